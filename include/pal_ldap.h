@@ -1,0 +1,149 @@
+/* Licensed under the Apache License, Version 2.0 (see NOTICE). */
+/**
+ * @file pal_ldap.h
+ * @brief The LDAP client: URL parsing, per-process connection pools,
+ *        failover, one deadline per authentication, TLS, search-then-bind
+ *        and group checks.
+ *
+ * No httpd headers: it depends on APR and libldap only and logs through a
+ * callback, so it can be linked into tests and tools without a server.
+ */
+#ifndef PAL_LDAP_H
+#define PAL_LDAP_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <apr_time.h>
+#include <apr_network_io.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** One host of ProxyAuthLDAPURL. */
+typedef struct {
+    const char *host;      /**< name or address; IPv6 without brackets */
+    apr_port_t port;
+    const char *hostport;  /**< "host:port" / "[v6]:port", for logs and keys */
+    const char *uri;       /**< "ldap[s]://hostport" for ldap_initialize */
+} pal_ldap_server;
+
+/** A parsed ProxyAuthLDAPURL. */
+typedef struct {
+    const char *text;          /**< as configured */
+    int ldaps;
+    apr_array_header_t *servers; /**< of pal_ldap_server, in failover order */
+    const char *basedn;
+    const char *attr;          /**< login attribute, default "uid" */
+    int scope;                 /**< LDAP_SCOPE_ONELEVEL or LDAP_SCOPE_SUBTREE */
+    const char *filter;        /**< default "(objectClass=*)" */
+} pal_ldap_url;
+
+/** Parse "ldap[s]://host[:port][ host2[:port] ...]/basedn?attr?scope?filter".
+ *  Returns NULL and sets *out, or an error message naming the problem. */
+const char *pal_ldap_url_parse(apr_pool_t *p, const char *text,
+                               pal_ldap_url **out);
+
+/** Everything that selects a pool: two scopes with equal settings share one. */
+typedef struct {
+    const pal_ldap_url *url;
+    const char *bind_dn;       /**< NULL: anonymous search */
+    const char *bind_pw;
+    apr_size_t bind_pw_len;
+    int starttls;
+    const char *ca_file;       /**< NULL: system CAs */
+    int verify;                /**< verify the server certificate */
+    int referrals;
+    apr_interval_time_t timeout; /**< one deadline per authentication */
+    int pool_size;
+    const apr_array_header_t *group_attrs; /**< of const char * */
+    int nested;                /**< AD in-chain group matching */
+} pal_ldap_settings;
+
+/** Outcome of one authentication. Only UNKNOWN_USER, AMBIGUOUS,
+ *  BAD_PASSWORD and ACCOUNT mean bad credentials (407). */
+typedef enum {
+    PAL_AUTH_OK = 0,
+    PAL_AUTH_UNKNOWN_USER,   /**< the search found no entry */
+    PAL_AUTH_AMBIGUOUS,      /**< the search found several entries */
+    PAL_AUTH_BAD_PASSWORD,   /**< rc 49 on the user bind (AD: 52e or none) */
+    PAL_AUTH_ACCOUNT,        /**< rc 49 with an AD account-state sub-code */
+    PAL_AUTH_UNAVAILABLE     /**< the directory cannot answer: 503 */
+} pal_auth_status;
+
+typedef struct {
+    pal_auth_status status;
+    const char *dn;          /**< entry DN when found */
+    const char *login;       /**< the login attribute's value in the entry */
+    const char *ad_code;     /**< AD sub-code from the bind ("775"), or NULL */
+    const char *reason;      /**< one line for the error log; no password */
+    const char *server;      /**< host:port that answered, or NULL */
+    int ldap_rc;             /**< last LDAP result code */
+    /** One flag per requested group, in the order given: 1 = member. */
+    int *group_member;
+} pal_auth_result;
+
+/** Log callback; level is an APLOG_* value (3 err, 4 warning, 6 info,
+ *  7 debug). */
+typedef void pal_log_fn(void *baton, int level, const char *msg);
+
+/**
+ * Servers marked down are skipped by every child for a while. The table lives
+ * in shared memory made once per full start; pal_ldap_downtable_size() bytes.
+ */
+typedef struct pal_ldap_downtable pal_ldap_downtable;
+apr_size_t pal_ldap_downtable_size(void);
+/** Initialise fresh memory (once per full start). */
+pal_ldap_downtable *pal_ldap_downtable_init(void *mem);
+/** Attach memory initialised before (graceful restarts, children). */
+pal_ldap_downtable *pal_ldap_downtable_attach(void *mem);
+
+/** How long a server that failed to connect/negotiate/answer is skipped. */
+#define PAL_LDAP_DOWN_SECONDS 30
+/** Idle pooled connections older than this are closed instead of reused. */
+#define PAL_LDAP_IDLE_SECONDS 60
+
+/** A process-wide set of pools, one per distinct pal_ldap_settings. */
+typedef struct pal_ldap_registry pal_ldap_registry;
+
+/** Made in child_init; p lives as long as the child. */
+apr_status_t pal_ldap_registry_create(apr_pool_t *p, pal_ldap_downtable *down,
+                                      pal_log_fn *log, void *log_baton,
+                                      pal_ldap_registry **out);
+
+/**
+ * Search-then-bind `user` (already stripped, not yet escaped) with
+ * `password` of exactly `password_len` bytes (> 0; the caller refuses empty
+ * passwords), then check membership of every DN in `groups` (const char *,
+ * may be NULL or empty). Results are allocated in rp. One deadline of
+ * settings->timeout covers DNS, connect, TLS and every operation on one
+ * server; a server that fails in time is marked down and the next one is
+ * tried with a fresh deadline.
+ */
+apr_status_t pal_ldap_authenticate(pal_ldap_registry *reg,
+                                   const pal_ldap_settings *settings,
+                                   apr_pool_t *rp,
+                                   const char *user,
+                                   const char *password,
+                                   apr_size_t password_len,
+                                   const apr_array_header_t *groups,
+                                   pal_auth_result *res);
+
+/** Counters of this process (all children are summed by the cache issue's
+ *  status page). */
+typedef struct {
+    apr_uint64_t searches, binds, failures, timeouts, connects;
+} pal_ldap_stats;
+void pal_ldap_registry_stats(pal_ldap_registry *reg, pal_ldap_stats *out);
+
+/** Close every pooled connection (child exit). */
+void pal_ldap_registry_close(pal_ldap_registry *reg);
+
+/** Check at startup that libldap can apply the TLS options (CA file
+ *  readable, libldap built with TLS). Returns an error message or NULL. */
+const char *pal_ldap_check_tls(apr_pool_t *p, const pal_ldap_settings *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PAL_LDAP_H */
