@@ -91,6 +91,15 @@ static const char *parse_hostlist(apr_pool_t *p, const char *list, int ldaps,
     return NULL;
 }
 
+/* Non-zero when the URL's third '?' field (the scope) is not empty. */
+static int scope_written(const char *tail)
+{
+    const char *q = strchr(tail, '?');
+    if (!q || !(q = strchr(q + 1, '?')))
+        return 0;
+    return q[1] != '\0' && q[1] != '?';
+}
+
 /* libldap parses dn?attr?scope?filter (with %-decoding); the host list is
  * ours because RFC 4516 allows only one host and we accept several. */
 static const char *parse_url_tail(apr_pool_t *p, const char *tail,
@@ -112,7 +121,10 @@ static const char *parse_url_tail(apr_pool_t *p, const char *tail,
                                                    : LDAP_SCOPE_SUBTREE;
     rc = d->lud_scope;
     ldap_free_urldesc(d);
-    if (rc == LDAP_SCOPE_BASE)
+    /* libldap reads an empty scope as "base"; the contract says "sub". */
+    if (rc == LDAP_SCOPE_BASE && !scope_written(tail))
+        u->scope = LDAP_SCOPE_SUBTREE;
+    else if (rc == LDAP_SCOPE_BASE)
         return "scope 'base' cannot find users: use 'one' or 'sub'";
     if (u->attr[0] == '\0' || strpbrk(u->attr, "()*\\=, "))
         return "bad login attribute";
@@ -399,10 +411,23 @@ static pal_conn *pool_acquire(pal_pool *pp, apr_time_t deadline)
     return c;
 }
 
+static int conn_stale(pal_conn *c, apr_time_t now)
+{
+    return c->search_ld
+        && now - c->last_used > apr_time_from_sec(PAL_LDAP_IDLE_SECONDS);
+}
+
+/* Idle connections are closed when the pool is next touched, so a quiet
+ * child keeps no connection open much past the idle limit. */
 static void pool_release(pal_pool *pp, pal_conn *c)
 {
+    pal_conn *x;
+
     c->last_used = apr_time_now();
     apr_thread_mutex_lock(pp->mutex);
+    for (x = pp->idle; x; x = x->next)
+        if (conn_stale(x, c->last_used))
+            conn_close(x);
     c->next = pp->idle;
     pp->idle = c;
     apr_thread_cond_signal(pp->cond);
@@ -913,19 +938,12 @@ static apr_status_t fail_unavailable(pal_auth_result *res, apr_pool_t *rp,
     return APR_SUCCESS;
 }
 
-static int conn_stale(pal_conn *c)
-{
-    return c->search_ld
-        && apr_time_now() - c->last_used
-           > apr_time_from_sec(PAL_LDAP_IDLE_SECONDS);
-}
-
 /* Tries the servers in order, skipping those marked down. */
 static void failover(attempt_t *a, pal_conn *c, const char *user,
                      const char *password, apr_size_t pwlen,
                      const apr_array_header_t *groups,
                      const apr_array_header_t *attrs, int nested,
-                     apr_time_t per_server)
+                     apr_time_t first_deadline, apr_time_t per_server)
 {
     const apr_array_header_t *servers = a->pp->s.url->servers;
     int i, tried = 0;
@@ -938,7 +956,9 @@ static void failover(attempt_t *a, pal_conn *c, const char *user,
         if (c->server != i)
             conn_close(c);
         c->server = i;
-        a->deadline = apr_time_now() + per_server;
+        /* The first server shares the deadline the pool wait started;
+         * each further server gets a fresh one. */
+        a->deadline = tried ? apr_time_now() + per_server : first_deadline;
         tried++;
         st = try_server(a, c, user, password, pwlen, groups, attrs, nested);
         if (st == STEP_OK)
@@ -972,6 +992,7 @@ apr_status_t pal_ldap_authenticate(pal_ldap_registry *reg,
 {
     attempt_t a;
     pal_conn *c;
+    apr_time_t deadline;
 
     memset(res, 0, sizeof(*res));
     if (!password || password_len == 0) {
@@ -987,15 +1008,17 @@ apr_status_t pal_ldap_authenticate(pal_ldap_registry *reg,
     a.pp = pool_lookup(reg, rp, settings);
     if (!a.pp)
         return fail_unavailable(res, rp, "cannot create LDAP pool");
-    c = pool_acquire(a.pp, apr_time_now() + settings->timeout);
+    deadline = apr_time_now() + settings->timeout;
+    c = pool_acquire(a.pp, deadline);
     if (!c)
         return fail_unavailable(res, rp,
                                 "LDAP connection pool exhausted within the "
                                 "timeout (ProxyAuthLDAPPoolSize)");
-    if (conn_stale(c))
+    if (conn_stale(c, apr_time_now()))
         conn_close(c);
     failover(&a, c, user, password, password_len, groups,
-             settings->group_attrs, settings->nested, settings->timeout);
+             settings->group_attrs, settings->nested, deadline,
+             settings->timeout);
     if (res->status != PAL_AUTH_UNAVAILABLE && a.srv)
         mark_up(reg->down, a.srv->hostport);
     pool_release(a.pp, c);

@@ -173,10 +173,12 @@ static const char *directive_at(cmd_parms *cmd)
  * and virtual hosts; <Location>, <Directory> and <Files> are refused. */
 static const char *check_scope(cmd_parms *cmd)
 {
+    /* All three flags together mean "no section with a path at all", which
+     * would refuse <Proxy> too: check <Files> on its own. */
     const char *err = ap_check_cmd_context(cmd, NOT_IN_LOCATION
-                                           | NOT_IN_DIRECTORY | NOT_IN_FILES
+                                           | NOT_IN_DIRECTORY
                                            | NOT_IN_HTACCESS);
-    return err;
+    return err ? err : ap_check_cmd_context(cmd, NOT_IN_FILES);
 }
 
 static const char *set_enabled(cmd_parms *cmd, void *cfg, int on)
@@ -457,8 +459,15 @@ static const char *group_parse(cmd_parms *cmd, const char *line,
     pal_dir_conf *c = NULL;
     const char *w;
 
-    if (cmd->context)
+    if (cmd->context) {
+        /* A section without any of our directives has no config of ours
+         * yet: make it, or the DNs would be lost. */
         c = ap_get_module_config(cmd->context, &proxyauth_ldap_module);
+        if (!c) {
+            c = create_dir_conf(cmd->pool, NULL);
+            ap_set_module_config(cmd->context, &proxyauth_ldap_module, c);
+        }
+    }
     while (*(w = ap_getword_conf(cmd->pool, &line))) {
         pal_group *g = apr_array_push(want);
         g->dn = w;
@@ -623,16 +632,28 @@ static void log_failure(request_rec *r, const char *user,
                   res->server ? res->server : "", res->server ? ")" : "");
 }
 
+static int has_ctrl(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
 static int accept_user(request_rec *r, const pal_dir_conf *c,
-                       const pal_auth_result *res)
+                       const pal_auth_result *res, const char *typed)
 {
     pal_req *rq = apr_pcalloc(r->pool, sizeof(*rq));
+    /* The login value goes into logs and ProxyAuthForwardUser: a directory
+     * value with control characters falls back to the validated input. */
+    const char *login = (res->login && *res->login && !has_ctrl(res->login))
+                        ? res->login : typed;
 
     rq->result = "ldap";
     rq->groups = c->groups;
     rq->member = res->group_member;
     ap_set_module_config(r->request_config, &proxyauth_ldap_module, rq);
-    r->user = (char *)res->login;
+    r->user = (char *)login;
     r->ap_auth_type = "Basic";
     apr_table_setn(r->notes, NOTE_RESULT, rq->result);
     apr_table_setn(r->notes, NOTE_DN, res->dn);
@@ -675,7 +696,7 @@ static int check_authn(request_rec *r)
                           cred.password_len, group_dns(r->pool, c), &res);
     switch (res.status) {
     case PAL_AUTH_OK:
-        return accept_user(r, c, &res);
+        return accept_user(r, c, &res, user);
     case PAL_AUTH_UNAVAILABLE:
         log_failure(r, user, &res);
         return unavailable(r);
