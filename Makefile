@@ -1,0 +1,72 @@
+# mod_proxyauth_ldap: build with apxs.
+#   make            build .libs/mod_proxyauth_ldap.so
+#   make install    apxs -i (as root)
+#   make demo       a working authenticating proxy on 127.0.0.1:3128
+#   make test       the whole test suite (MPM=event|worker|prefork)
+APXS    ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
+MODULE  := mod_proxyauth_ldap
+SRCS    := mod_proxyauth_ldap.c ldap_client.c basic_auth.c
+HDRS    := $(wildcard include/*.h)
+WARN    := -Wc,-Wall -Wc,-Wextra -Wc,-Werror=implicit-function-declaration
+CFLAGS_EXTRA ?=
+LDFLAGS_EXTRA ?=
+LIBS    := -lldap -llber
+MPM     ?= event
+
+.PHONY: all install demo test unit deps clean
+
+all: .libs/$(MODULE).so
+
+.libs/$(MODULE).so: $(SRCS) $(HDRS) | deps-build
+	$(APXS) -c -o $(MODULE).la -Iinclude $(WARN) $(CFLAGS_EXTRA) $(LDFLAGS_EXTRA) $(SRCS) $(LIBS)
+
+# Installs the Debian packages the build needs when they are missing.
+.PHONY: deps-build
+deps-build:
+	@sh t/deps.sh build
+
+install: all
+	$(APXS) -i -n proxyauth_ldap $(MODULE).la
+
+clean:
+	rm -rf .libs *.la *.lo *.slo *.o t/unit/*.o t/unit/unit_basic
+	rm -rf t/logs t/state t/conf/*.conf t/conf/mime.types t/conf/apache_test_config.pm t/htdocs/index.html t/TEST
+
+# Unit tests and fuzzer for basic_auth.c: APR only, no httpd or LDAP needed.
+UNIT_CFLAGS = $(shell apr-1-config --includes --cflags --cppflags) -Iinclude -Wall -Wextra
+UNIT_LIBS   = $(shell apr-1-config --link-ld --libs)
+FUZZ_SECONDS ?= 60
+
+t/unit/unit_basic: basic_auth.c t/unit/unit_basic.c include/pal_basic.h
+	cc $(UNIT_CFLAGS) -o $@ basic_auth.c t/unit/unit_basic.c $(UNIT_LIBS)
+
+unit: t/unit/unit_basic
+	./t/unit/unit_basic
+
+# Needs clang with libFuzzer (Debian: libclang-rt-14-dev).
+.PHONY: fuzz
+fuzz: basic_auth.c t/unit/fuzz_basic.c include/pal_basic.h
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $(UNIT_CFLAGS) \
+	    -o t/unit/fuzz_basic basic_auth.c t/unit/fuzz_basic.c $(UNIT_LIBS) -ldl
+	./t/unit/fuzz_basic -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    -print_final_stats=1
+
+# The test suite: Apache::Test + a real slapd (see t/TEST.PL, t/lib/PALTest.pm).
+#   make test                      all of t/*.t under mpm_event
+#   make test MPM=prefork          or worker
+#   make test TEST_ARGS=t/00harness.t    one file (any t/TEST option works too)
+TEST_ARGS ?=
+
+t/TEST: t/TEST.PL
+	perl t/TEST.PL
+
+test: all
+	@sh t/deps.sh test
+	@if $(MAKE) -f $(firstword $(MAKEFILE_LIST)) -qp 2>/dev/null | grep -q '^unit:'; then $(MAKE) unit; \
+	 else echo "make test: no unit target, unit tests skipped"; fi
+	@$(MAKE) --no-print-directory t/TEST
+	PAL_MPM=$(MPM) perl t/TEST $(TEST_ARGS)
+
+# A working authenticating proxy on 127.0.0.1:3128, in the foreground (Ctrl-C ends it).
+demo:
+	sh demo/run.sh

@@ -1,0 +1,63 @@
+#!/bin/sh
+# Installs the Debian packages that a build, the test suite or the demo needs.
+#
+#   sh t/deps.sh build|test|demo
+#
+# Nothing is printed and nothing is installed when every package of the mode is
+# already there. As root the missing packages are installed with apt-get; as any
+# other user the command to run is printed and the script exits 1.
+set -eu
+
+mode=${1:-}
+
+build_pkgs="apache2-bin apache2-dev libldap-dev libssl-dev gcc make libc6-dev"
+case "$mode" in
+build) pkgs=$build_pkgs ;;
+test)  pkgs="$build_pkgs libapache2-mod-perl2 libwww-perl libnet-ldap-perl slapd ldap-utils openssl redis-server procps" ;;
+demo)  pkgs="$build_pkgs slapd ldap-utils openssl curl" ;;
+*)
+	echo "usage: sh t/deps.sh build|test|demo" >&2
+	exit 2
+	;;
+esac
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+	echo "t/deps.sh: dpkg-query not found: this installer knows Debian/Ubuntu only." >&2
+	echo "t/deps.sh: install the equivalents of: $pkgs" >&2
+	exit 1
+fi
+
+missing=
+for p in $pkgs; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	case "$status" in
+	"install ok installed") ;;
+	*) missing="$missing $p" ;;
+	esac
+done
+missing=${missing# }
+
+[ -z "$missing" ] && exit 0
+
+# Without the preseed, slapd's postinst would create a system database for
+# the machine's domain (and start a daemon on port 389); the suite runs its own.
+preseed='slapd slapd/no_configuration boolean true'
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "t/deps.sh: missing Debian packages for '$mode': $missing" >&2
+	echo "t/deps.sh: run as root, then try again:" >&2
+	echo "  echo '$preseed' | sudo debconf-set-selections" >&2
+	echo "  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing" >&2
+	exit 1
+fi
+
+echo "t/deps.sh: installing for '$mode': $missing"
+DEBIAN_FRONTEND=noninteractive
+export DEBIAN_FRONTEND
+if command -v debconf-set-selections >/dev/null 2>&1; then
+	echo "$preseed" | debconf-set-selections
+fi
+# A failed refresh (offline mirror) still leaves the cached lists usable.
+apt-get update -q || echo "t/deps.sh: apt-get update failed, trying the cached package lists" >&2
+# shellcheck disable=SC2086 # word splitting of the list is intended
+apt-get install -y -q --no-install-recommends $missing
