@@ -10,7 +10,7 @@ HDRS    := $(wildcard include/*.h)
 WARN    := -Wc,-Wall -Wc,-Wextra -Wc,-Werror=implicit-function-declaration
 CFLAGS_EXTRA ?=
 LDFLAGS_EXTRA ?=
-LIBS    := -lldap -llber
+LIBS    := -lldap -llber -lcrypto
 MPM     ?= event
 
 .PHONY: all install demo test unit deps clean

@@ -32,6 +32,11 @@
 #include "apr_optional.h"
 #include "apr_thread_proc.h"
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "pal_basic.h"
 #include "pal_ldap.h"
 
@@ -333,6 +338,24 @@ static const char *set_bind_pw(cmd_parms *cmd, void *cfg, const char *arg)
     return NULL;
 }
 
+/* libldap accepts a CA file without any certificate and then fails every
+ * handshake: refuse it at startup instead. */
+static int has_pem_certificate(const char *path)
+{
+    BIO *bio = BIO_new_file(path, "r");
+    X509 *x;
+    int ok;
+
+    if (!bio)
+        return 0;
+    x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    ok = x != NULL;
+    X509_free(x);
+    BIO_free(bio);
+    ERR_clear_error();
+    return ok;
+}
+
 static const char *set_ca_file(cmd_parms *cmd, void *cfg, const char *arg)
 {
     pal_dir_conf *c = cfg;
@@ -347,6 +370,9 @@ static const char *set_ca_file(cmd_parms *cmd, void *cfg, const char *arg)
         || fi.filetype != APR_REG)
         return apr_psprintf(cmd->pool, "ProxyAuthLDAPCACertificate: \"%s\" "
                             "is not a readable file", arg);
+    if (!has_pem_certificate(path))
+        return apr_psprintf(cmd->pool, "ProxyAuthLDAPCACertificate: \"%s\" "
+                            "holds no PEM certificate", arg);
     c->ca_file = path;
     return NULL;
 }
@@ -792,10 +818,10 @@ static int fixups(request_rec *r)
 /* Start-up checks                                                      */
 /* ------------------------------------------------------------------ */
 
-static const char *section_name(ap_conf_vector_t *sec)
+static const char *section_name(ap_conf_vector_t *sec, module *proxy_mod)
 {
-    core_dir_config *cd = ap_get_core_module_config(sec);
-    return (cd && cd->d) ? cd->d : "?";
+    proxy_dir_conf *pd = ap_get_module_config(sec, proxy_mod);
+    return (pd && pd->p) ? pd->p : "?";
 }
 
 static int check_one(apr_pool_t *p, server_rec *s, const pal_dir_conf *c,
@@ -862,7 +888,7 @@ static int check_server(apr_pool_t *p, server_rec *s, pal_dir_conf *base,
         if (!d)
             continue;
         rv = check_one(p, s, merge_dir_conf(p, srv, d),
-                       apr_psprintf(p, "<Proxy %s>", section_name(sec)));
+                       apr_psprintf(p, "<Proxy %s>", section_name(sec, proxy_mod)));
         if (rv != OK)
             return rv;
     }

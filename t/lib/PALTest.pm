@@ -53,7 +53,7 @@ our @EXPORT = qw(
     monitor_counts
     proxy_ua proxy_hostport proxy_request basic connect_tunnel origin_hostport
     blackhole_listener free_port free_ports wait_for_port
-    redis_start redis_stop httpd_start httpd_stop main_httpd_pid
+    redis_start redis_stop httpd_start httpd_stop main_httpd_pid httpd_configtest
     make_pki error_log_mark error_log_since
     ldap_admin
 );
@@ -690,6 +690,35 @@ EOC
            -s $h->{error_log} ? $h->{error_log} : "$dir/stderr.log");
     $others{$h->{pid}} = $h;
     return $h;
+}
+
+# httpd_configtest($conf_text) -> ($exit_code, $output): `apache2 -t` on a
+# throwaway config in a temp folder: the suite's LoadModule lines
+# (t/conf/pal_base.conf), ServerRoot/ServerName/PidFile/ErrorLog there, then
+# TEXT, in which @DIR@ is replaced by that folder. $output is stdout and
+# stderr together. The folder is removed afterwards.
+sub httpd_configtest {
+    my ($text) = @_;
+    my $base = "$TOP/t/conf/pal_base.conf";
+    croak "httpd_configtest: $base missing (run through t/TEST)" unless -e $base;
+    my $dir = File::Temp::tempdir('cfgtest-XXXXXX', DIR => _base_tmp(), CLEANUP => 0);
+    $text //= '';
+    $text =~ s/\@DIR\@/$dir/g;
+    _spew("$dir/mime.types", '');
+    _spew("$dir/httpd.conf", _slurp($base) . <<"EOC" . $text . "\n");
+ServerRoot "$dir"
+ServerName 127.0.0.1
+PidFile "$dir/httpd.pid"
+DefaultRuntimeDir "$dir"
+ErrorLog "$dir/error_log"
+LogLevel info
+TypesConfig "$dir/mime.types"
+EOC
+    my $httpd = eval { _vars()->{httpd} } || '/usr/sbin/apache2';
+    my $rc = _run_logged("$dir/output", $httpd, '-t', '-f', "$dir/httpd.conf");
+    my $out = _slurp("$dir/output");
+    File::Path::remove_tree($dir);
+    return ($rc & 127 ? 128 + ($rc & 127) : $rc >> 8, $out);
 }
 
 # httpd_stop($handle): SIGTERM, wait (up to 10 s), SIGKILL.
