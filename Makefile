@@ -5,7 +5,7 @@
 #   make test       the whole test suite (MPM=event|worker|prefork)
 APXS    ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
 MODULE  := mod_proxyauth_ldap
-SRCS    := mod_proxyauth_ldap.c ldap_client.c basic_auth.c
+SRCS    := mod_proxyauth_ldap.c session.c ldap_client.c basic_auth.c cache.c
 HDRS    := $(wildcard include/*.h)
 WARN    := -Wc,-Wall -Wc,-Wextra -Wc,-Werror=implicit-function-declaration
 CFLAGS_EXTRA ?=
@@ -40,8 +40,9 @@ FUZZ_SECONDS ?= 60
 t/unit/unit_basic: basic_auth.c t/unit/unit_basic.c include/pal_basic.h
 	cc $(UNIT_CFLAGS) -o $@ basic_auth.c t/unit/unit_basic.c $(UNIT_LIBS)
 
-unit: t/unit/unit_basic
+unit: t/unit/unit_basic t/unit/unit_cache
 	./t/unit/unit_basic
+	./t/unit/unit_cache
 
 # Needs clang with libFuzzer (Debian: libclang-rt-14-dev).
 .PHONY: fuzz
@@ -62,10 +63,30 @@ t/TEST: t/TEST.PL
 
 test: all
 	@sh t/deps.sh test
-	@$(MAKE) --no-print-directory t/unit/unit_basic
+	@$(MAKE) --no-print-directory t/unit/unit_basic t/unit/unit_cache
 	@$(MAKE) --no-print-directory t/TEST
 	PAL_MPM=$(MPM) perl t/TEST $(TEST_ARGS)
 
 # A working authenticating proxy on 127.0.0.1:3128, in the foreground (Ctrl-C ends it).
 demo:
 	sh demo/run.sh
+
+# Unit tests and fuzzer for cache.c: APR and libcrypto only, no httpd needed.
+t/unit/unit_cache: cache.c t/unit/unit_cache.c include/pal_cache.h
+	cc $(UNIT_CFLAGS) -o $@ cache.c t/unit/unit_cache.c $(UNIT_LIBS) -lcrypto
+
+# Needs clang with libFuzzer (Debian: libclang-rt-14-dev). Inputs up to 16 KiB
+# so the 4096-byte string limit is reachable.
+.PHONY: fuzz-cache
+fuzz-cache: cache.c t/unit/fuzz_cache.c include/pal_cache.h
+	clang -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined $(UNIT_CFLAGS) \
+	    -o t/unit/fuzz_cache cache.c t/unit/fuzz_cache.c $(UNIT_LIBS) \
+	    -lcrypto -ldl
+	./t/unit/fuzz_cache -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
+	    -print_final_stats=1
+
+.PHONY: clean-cache
+clean: clean-cache
+clean-cache:
+	rm -f t/unit/unit_cache t/unit/fuzz_cache

@@ -200,10 +200,14 @@ const char *pal_ldap_url_parse(apr_pool_t *p, const char *text,
 
 #define DOWN_SLOTS 256
 
+/* Also the counters of every child, for the status page. */
 struct pal_ldap_downtable {
+    volatile apr_uint32_t searches, binds, failures, timeouts, connects;
     struct {
         volatile apr_uint32_t key;
         volatile apr_uint32_t until; /* seconds since the epoch */
+        volatile apr_uint32_t since; /* when it was marked down */
+        char name[64];               /* host:port, for the status page */
     } e[DOWN_SLOTS];
 };
 
@@ -238,10 +242,24 @@ static apr_uint32_t now_seconds(void)
 
 /* A lost race between two children only loses a mark, never invents one:
  * readers compare the key before trusting the time. */
+/* The name is only read by the status page; a torn name there is
+ * harmless, and a slot's name is written before its key. */
+static void note_server(pal_ldap_downtable *t, const char *hostport)
+{
+    apr_uint32_t k = server_key(hostport);
+    if (apr_atomic_read32(&t->e[k % DOWN_SLOTS].key) == k)
+        return;
+    apr_cpystrn(t->e[k % DOWN_SLOTS].name, hostport,
+                sizeof(t->e[0].name));
+    apr_atomic_set32(&t->e[k % DOWN_SLOTS].until, 0);
+    apr_atomic_set32(&t->e[k % DOWN_SLOTS].key, k);
+}
+
 static void mark_down(pal_ldap_downtable *t, const char *hostport)
 {
     apr_uint32_t k = server_key(hostport);
-    apr_atomic_set32(&t->e[k % DOWN_SLOTS].key, k);
+    note_server(t, hostport);
+    apr_atomic_set32(&t->e[k % DOWN_SLOTS].since, now_seconds());
     apr_atomic_set32(&t->e[k % DOWN_SLOTS].until,
                      now_seconds() + PAL_LDAP_DOWN_SECONDS);
 }
@@ -249,8 +267,29 @@ static void mark_down(pal_ldap_downtable *t, const char *hostport)
 static void mark_up(pal_ldap_downtable *t, const char *hostport)
 {
     apr_uint32_t k = server_key(hostport);
-    if (apr_atomic_read32(&t->e[k % DOWN_SLOTS].key) == k)
+    note_server(t, hostport);
+    if (apr_atomic_read32(&t->e[k % DOWN_SLOTS].until))
         apr_atomic_set32(&t->e[k % DOWN_SLOTS].until, 0);
+}
+
+void pal_ldap_downtable_each(pal_ldap_downtable *t, pal_server_state_fn *fn,
+                             void *baton)
+{
+    apr_uint32_t now = now_seconds();
+    int i;
+
+    for (i = 0; i < DOWN_SLOTS; i++) {
+        char name[sizeof(t->e[0].name)];
+        apr_uint32_t until;
+        if (!apr_atomic_read32(&t->e[i].key))
+            continue;
+        memcpy(name, t->e[i].name, sizeof(name));
+        name[sizeof(name) - 1] = '\0';
+        until = apr_atomic_read32(&t->e[i].until);
+        fn(baton, name, until > now,
+           until > now ? apr_time_from_sec(apr_atomic_read32(&t->e[i].since))
+                       : 0);
+    }
 }
 
 static int is_down(pal_ldap_downtable *t, const char *hostport)
@@ -288,7 +327,6 @@ struct pal_ldap_registry {
     pal_ldap_downtable *down;
     pal_log_fn *log;
     void *log_baton;
-    volatile apr_uint32_t searches, binds, failures, timeouts, connects;
 };
 
 apr_status_t pal_ldap_registry_create(apr_pool_t *p, pal_ldap_downtable *down,
@@ -463,13 +501,18 @@ static void pool_release(pal_pool *pp, pal_conn *c)
     apr_thread_mutex_unlock(pp->mutex);
 }
 
+void pal_ldap_downtable_stats(pal_ldap_downtable *t, pal_ldap_stats *out)
+{
+    out->searches = apr_atomic_read32(&t->searches);
+    out->binds = apr_atomic_read32(&t->binds);
+    out->failures = apr_atomic_read32(&t->failures);
+    out->timeouts = apr_atomic_read32(&t->timeouts);
+    out->connects = apr_atomic_read32(&t->connects);
+}
+
 void pal_ldap_registry_stats(pal_ldap_registry *reg, pal_ldap_stats *out)
 {
-    out->searches = apr_atomic_read32(&reg->searches);
-    out->binds = apr_atomic_read32(&reg->binds);
-    out->failures = apr_atomic_read32(&reg->failures);
-    out->timeouts = apr_atomic_read32(&reg->timeouts);
-    out->connects = apr_atomic_read32(&reg->connects);
+    pal_ldap_downtable_stats(reg->down, out);
 }
 
 void pal_ldap_registry_close(pal_ldap_registry *reg)
@@ -575,7 +618,7 @@ static step_t start_tls(attempt_t *a, LDAP *ld)
     if (rc == LDAP_SUCCESS) {
         rc = ldap_result(ld, msgid, LDAP_MSG_ALL, &tv, &res);
         if (rc == 0) {
-            apr_atomic_inc32(&a->reg->timeouts);
+            apr_atomic_inc32(&a->reg->down->timeouts);
             set_reason(a, "StartTLS timed out");
             return STEP_SERVER_DOWN;
         }
@@ -603,7 +646,7 @@ static step_t open_ld(attempt_t *a, LDAP **out)
     LDAP *ld = NULL;
     const char *diag;
 
-    apr_atomic_inc32(&a->reg->connects);
+    apr_atomic_inc32(&a->reg->down->connects);
     rc = ldap_initialize(&ld, a->srv->uri);
     if (rc != LDAP_SUCCESS) {
         set_reason(a, "cannot initialise %s: %s", a->srv->uri,
@@ -645,7 +688,7 @@ static step_t classify(attempt_t *a, int rc, int reused, const char *what,
         return reused ? STEP_DEAD_CONN : STEP_SERVER_DOWN;
     }
     if (rc == LDAP_TIMEOUT) {
-        apr_atomic_inc32(&a->reg->timeouts);
+        apr_atomic_inc32(&a->reg->down->timeouts);
         set_reason(a, "%s timed out", what);
         return STEP_SERVER_DOWN;
     }
@@ -688,7 +731,7 @@ static int simple_bind(attempt_t *a, LDAP *ld, const char *dn,
     cred.bv_val = (char *)pw;
     cred.bv_len = (ber_len_t)pwlen;
     ld_set_timeouts(ld, a->deadline);
-    apr_atomic_inc32(&a->reg->binds);
+    apr_atomic_inc32(&a->reg->down->binds);
     rc = ldap_sasl_bind(ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, &msgid);
     if (rc != LDAP_SUCCESS)
         return rc;
@@ -779,7 +822,7 @@ static int run_search(attempt_t *a, LDAP *ld, const char *base, int scope,
     char *msg = NULL;
 
     *diag = NULL;
-    apr_atomic_inc32(&a->reg->searches);
+    apr_atomic_inc32(&a->reg->down->searches);
     ld_set_timeouts(ld, a->deadline);
     rc = ldap_search_ext(ld, base, scope, filter, attrs, 0, NULL, NULL, &tv,
                          sizelimit, &msgid);
@@ -994,7 +1037,7 @@ static void failover(attempt_t *a, pal_conn *c, const char *user,
             return;
         conn_close(c);
         a->res->status = PAL_AUTH_UNAVAILABLE;
-        apr_atomic_inc32(&a->reg->failures);
+        apr_atomic_inc32(&a->reg->down->failures);
         if (st == STEP_SERVER_DOWN) {
             mark_down(a->reg->down, a->srv->hostport);
             logf_(a->reg, 3, "LDAP server %s marked down for %d s: %s",

@@ -25,6 +25,7 @@
 #include "ap_provider.h"
 #include "mod_auth.h"
 #include "mod_proxy.h"
+#include "mod_status.h"
 
 #include "apr_strings.h"
 #include "apr_lib.h"
@@ -39,10 +40,9 @@
 
 #include "pal_basic.h"
 #include "pal_ldap.h"
+#include "mod_proxyauth_ldap.h"
+#include "pal_session.h"
 
-module AP_MODULE_DECLARE_DATA proxyauth_ldap_module;
-
-#define UNSET (-1)
 #define PAL_DEFAULT_REALM "Proxy"
 #define PAL_DEFAULT_TIMEOUT 5
 #define PAL_DEFAULT_POOL_SIZE 8
@@ -50,41 +50,6 @@ module AP_MODULE_DECLARE_DATA proxyauth_ldap_module;
 #define NOTE_RESULT "proxyauth-result"
 #define NOTE_DN "proxyauth-dn"
 #define SHM_KEY "mod_proxyauth_ldap.downtable"
-
-/* A group named on a `Require proxy-ldap-group` line. */
-typedef struct {
-    const char *dn;    /* as configured: the base of the group search */
-    const char *norm;  /* pal_dn_normalize(dn), for comparisons */
-} pal_group;
-
-typedef struct {
-    int enabled;                 /* ProxyAuthLDAP, default Off */
-    const char *realm;           /* ProxyAuthRealm, default "Proxy" */
-    pal_ldap_url *url;           /* ProxyAuthLDAPURL, required when On */
-    const char *bind_dn;         /* ProxyAuthLDAPBindDN, default anonymous */
-    int bind_dn_set;
-    const char *bind_pw;         /* ProxyAuthLDAPBindPassword */
-    apr_size_t bind_pw_len;
-    int starttls;                /* ProxyAuthLDAPStartTLS, default Off */
-    const char *ca_file;         /* ProxyAuthLDAPCACertificate, default system */
-    int verify;                  /* ProxyAuthLDAPVerifyServerCert, default On */
-    int timeout;                 /* ProxyAuthLDAPTimeout, default 5 s */
-    apr_array_header_t *group_attrs; /* default member uniqueMember */
-    int nested;                  /* ProxyAuthLDAPNestedGroups, default Off */
-    int strip_domain;            /* ProxyAuthLDAPStripDomain, default Off */
-    int referrals;               /* ProxyAuthLDAPReferrals, default Off */
-    int pool_size;               /* ProxyAuthLDAPPoolSize, default 8 */
-    const char *forward_user;    /* ProxyAuthForwardUser, default none */
-    apr_array_header_t *groups;  /* pal_group from Require lines (union) */
-    const char *on_where;        /* "file:line" of ProxyAuthLDAP On */
-} pal_dir_conf;
-
-/* What check_authn leaves for the authz provider and fixups. */
-typedef struct {
-    const char *result;          /* value of the proxyauth-result note */
-    const apr_array_header_t *groups; /* pal_group asked for */
-    const int *member;           /* one flag per group */
-} pal_req;
 
 /* Set once in child_init, before any request thread runs. */
 static pal_ldap_registry *pal_registry;
@@ -108,6 +73,11 @@ static void *create_dir_conf(apr_pool_t *p, char *dir)
     c->strip_domain = UNSET;
     c->referrals = UNSET;
     c->pool_size = UNSET;
+    c->session_idle = UNSET;
+    c->session_max = UNSET;
+    c->negative_ttl = UNSET;
+    c->max_bad = UNSET;
+    c->connection_auth = UNSET;
     return c;
 }
 
@@ -158,6 +128,11 @@ static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(referrals);
     MERGE_INT(pool_size);
     MERGE_PTR(forward_user);
+    MERGE_INT(session_idle);
+    MERGE_INT(session_max);
+    MERGE_INT(negative_ttl);
+    MERGE_INT(max_bad);
+    MERGE_INT(connection_auth);
     MERGE_PTR(on_where);
     n->groups = merge_groups(p, base->groups, add->groups);
     return n;
@@ -377,18 +352,38 @@ static const char *set_ca_file(cmd_parms *cmd, void *cfg, const char *arg)
     return NULL;
 }
 
-static const char *set_positive(cmd_parms *cmd, void *cfg, const char *arg)
+/* Bounds of the numeric directives: a typo must not become a zero
+ * timeout or a cache that keeps sessions for years. */
+typedef struct {
+    const char *name;
+    long min, max;
+} pal_bounds;
+
+static const pal_bounds number_bounds[] = {
+    { "ProxyAuthLDAPTimeout", 1, 300 },
+    { "ProxyAuthLDAPPoolSize", 1, 1024 },
+    { "ProxyAuthSessionIdle", 1, 86400 },
+    { "ProxyAuthSessionMax", 1, 604800 },
+    { "ProxyAuthNegativeTTL", 0, 86400 },
+    { "ProxyAuthMaxBadPasswords", 0, 1000 },
+    { NULL, 0, 0 }
+};
+
+static const char *set_number(cmd_parms *cmd, void *cfg, const char *arg)
 {
     const char *err = check_scope(cmd);
+    const pal_bounds *b = number_bounds;
     char *end;
     long v;
 
     if (err)
         return err;
+    while (b->name && strcmp(b->name, cmd->cmd->name))
+        b++;
     v = strtol(arg, &end, 10);
-    if (!*arg || *end || v < 1 || v > 3600)
-        return apr_psprintf(cmd->pool, "%s: \"%s\" is not a number from 1 "
-                            "to 3600", cmd->cmd->name, arg);
+    if (!b->name || !*arg || *end || v < b->min || v > b->max)
+        return apr_psprintf(cmd->pool, "%s: \"%s\" is not a number from %ld "
+                            "to %ld", cmd->cmd->name, arg, b->min, b->max);
     *(int *)((char *)cfg + (apr_size_t)cmd->info) = (int)v;
     return NULL;
 }
@@ -432,6 +427,9 @@ static const char *set_forward_user(cmd_parms *cmd, void *cfg,
 #define DIR_FLAG(name, field, help) \
     AP_INIT_FLAG(name, set_flag, (void *)APR_OFFSETOF(pal_dir_conf, field), \
                  RSRC_CONF | ACCESS_CONF, help)
+#define DIR_NUMBER(name, field, help) \
+    AP_INIT_TAKE1(name, set_number, (void *)APR_OFFSETOF(pal_dir_conf, field), \
+                  RSRC_CONF | ACCESS_CONF, help)
 #define DIR_TAKE1(name, fn, help) \
     AP_INIT_TAKE1(name, fn, NULL, RSRC_CONF | ACCESS_CONF, help)
 
@@ -450,7 +448,7 @@ static const command_rec pal_cmds[] = {
               "CA bundle the LDAP server certificate must chain to"),
     DIR_FLAG("ProxyAuthLDAPVerifyServerCert", verify,
              "verify the LDAP server certificate (Off only for labs)"),
-    AP_INIT_TAKE1("ProxyAuthLDAPTimeout", set_positive,
+    AP_INIT_TAKE1("ProxyAuthLDAPTimeout", set_number,
                   (void *)APR_OFFSETOF(pal_dir_conf, timeout),
                   RSRC_CONF | ACCESS_CONF,
                   "seconds for connect and every operation on one server"),
@@ -462,12 +460,26 @@ static const command_rec pal_cmds[] = {
     DIR_FLAG("ProxyAuthLDAPStripDomain", strip_domain,
              "accept DOMAIN\\user and user@domain"),
     DIR_FLAG("ProxyAuthLDAPReferrals", referrals, "chase LDAP referrals"),
-    AP_INIT_TAKE1("ProxyAuthLDAPPoolSize", set_positive,
+    AP_INIT_TAKE1("ProxyAuthLDAPPoolSize", set_number,
                   (void *)APR_OFFSETOF(pal_dir_conf, pool_size),
                   RSRC_CONF | ACCESS_CONF,
                   "most pooled LDAP connections per child process and URL"),
     DIR_TAKE1("ProxyAuthForwardUser", set_forward_user,
               "request header that carries the user name upstream"),
+    DIR_NUMBER("ProxyAuthSessionIdle", session_idle,
+               "seconds a validated pair stays valid without use"),
+    DIR_NUMBER("ProxyAuthSessionMax", session_max,
+               "seconds from the LDAP validation until LDAP is asked again"),
+    DIR_NUMBER("ProxyAuthNegativeTTL", negative_ttl,
+               "seconds a rejected pair is answered 407 from the cache; 0 off"),
+    DIR_NUMBER("ProxyAuthMaxBadPasswords", max_bad,
+               "distinct wrong passwords per account that reach LDAP"),
+    DIR_FLAG("ProxyAuthConnectionAuth", connection_auth,
+             "reuse a connection's identity for requests without credentials"),
+    AP_INIT_TAKE1("ProxyAuthCache", pal_session_set_cache, NULL, RSRC_CONF,
+                  "socache provider[:args] for the credential cache"),
+    AP_INIT_TAKE1("ProxyAuthCacheSecret", pal_session_set_secret, NULL,
+                  RSRC_CONF, "file:PATH with the secret of the keyed hashes"),
     { NULL }
 };
 
@@ -666,24 +678,105 @@ static int has_ctrl(const char *s)
     return 0;
 }
 
+/* Sets r->user and what the group provider and fixups read. `how` is the
+ * proxyauth-result note: ldap, cache or connection. */
 static int accept_user(request_rec *r, const pal_dir_conf *c,
-                       const pal_auth_result *res, const char *typed)
+                       pal_lookup *lk, const char *how)
 {
     pal_req *rq = apr_pcalloc(r->pool, sizeof(*rq));
     /* The login value goes into logs and ProxyAuthForwardUser: a directory
      * value with control characters falls back to the validated input. */
-    const char *login = (res->login && *res->login && !has_ctrl(res->login))
-                        ? res->login : typed;
+    const char *login = (lk->login && *lk->login && !has_ctrl(lk->login))
+                        ? lk->login : lk->user;
 
-    rq->result = "ldap";
+    rq->result = how;
     rq->groups = c->groups;
-    rq->member = res->group_member;
+    rq->member = lk->member;
     ap_set_module_config(r->request_config, &proxyauth_ldap_module, rq);
     r->user = (char *)login;
     r->ap_auth_type = "Basic";
-    apr_table_setn(r->notes, NOTE_RESULT, rq->result);
-    apr_table_setn(r->notes, NOTE_DN, res->dn);
+    apr_table_setn(r->notes, NOTE_RESULT, how);
+    if (lk->dn && *lk->dn)
+        apr_table_setn(r->notes, NOTE_DN, lk->dn);
+    if (flag_or(c->connection_auth, 0) && strcmp(how, "connection"))
+        pal_session_connection_remember(r, lk);
     return OK;
+}
+
+/* Asks LDAP once for every concurrent request of this process with the
+ * same pair (single flight); the others wait for the leader's answer. */
+static void validate(request_rec *r, const pal_dir_conf *c, pal_lookup *lk,
+                     pal_auth_result *res)
+{
+    pal_ldap_settings s;
+    pal_flight *f = NULL;
+    int ngroups = c->groups ? c->groups->nelts : 0;
+
+    fill_settings(c, &s);
+    if (!pal_flight_begin(r, lk->pkey, &f)) {
+        if (pal_flight_wait(r, f, s.timeout + apr_time_from_sec(1), res))
+            return;
+        /* The leader took too long: the cache may have it meanwhile. */
+        if (pal_session_lookup(r, lk) == PAL_CACHE_HIT) {
+            memset(res, 0, sizeof(*res));
+            res->status = PAL_AUTH_OK;
+            res->login = lk->login;
+            res->dn = lk->dn;
+            res->group_member = lk->member;
+            return;
+        }
+        f = NULL;
+    }
+    pal_ldap_authenticate(pal_registry, &s, r->pool, lk->user, lk->password,
+                          lk->password_len, group_dns(r->pool, c), res);
+    pal_session_store(r, lk, res);
+    pal_flight_finish(f, res, ngroups);
+}
+
+static int decide(request_rec *r, const pal_dir_conf *c, pal_lookup *lk,
+                  const pal_auth_result *res)
+{
+    switch (res->status) {
+    case PAL_AUTH_OK:
+        lk->login = res->login;
+        lk->dn = res->dn;
+        lk->member = res->group_member;
+        return accept_user(r, c, lk, "ldap");
+    case PAL_AUTH_UNAVAILABLE:
+        log_failure(r, lk->user, res);
+        return unavailable(r);
+    default:
+        log_failure(r, lk->user, res);
+        return challenge(r, c);
+    }
+}
+
+static int from_cache(request_rec *r, const pal_dir_conf *c, pal_lookup *lk,
+                      pal_cache_answer a)
+{
+    if (a == PAL_CACHE_HIT)
+        return accept_user(r, c, lk, "cache");
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PAL0202: authentication "
+                  "of user \"%s\" refused from the cache: %s",
+                  ap_escape_logitem(r->pool, lk->user),
+                  lk->reason ? lk->reason : "rejected recently");
+    challenge(r, c);
+    apr_table_setn(r->notes, NOTE_RESULT, "negative");
+    return HTTP_PROXY_AUTHENTICATION_REQUIRED;
+}
+
+/* ProxyAuthConnectionAuth: a request without credentials on a connection
+ * that authenticated before, in the same directory context. */
+static int from_connection(request_rec *r, const pal_dir_conf *c)
+{
+    pal_lookup lk;
+
+    pal_session_prepare(r, c, "", "", 0, &lk);
+    if (!pal_session_connection_identity(r, &lk))
+        return DECLINED;
+    pal_stat_inc(PAL_STAT_CONNECTION);
+    lk.user = lk.login;
+    return accept_user(r, c, &lk, "connection");
 }
 
 static int check_authn(request_rec *r)
@@ -691,8 +784,9 @@ static int check_authn(request_rec *r)
     pal_dir_conf *c;
     pal_credentials cred;
     pal_cred_status st;
-    pal_ldap_settings s;
     pal_auth_result res;
+    pal_lookup lk;
+    pal_cache_answer a;
     const char *hdr, *user;
     int several;
 
@@ -700,6 +794,9 @@ static int check_authn(request_rec *r)
         return DECLINED;
     hdr = single_header(r, &several);
     st = several ? PAL_CRED_BAD_BASE64 : pal_parse_basic(r->pool, hdr, &cred);
+    if (st == PAL_CRED_MISSING && flag_or(c->connection_auth, 0)
+        && from_connection(r, c) == OK)
+        return OK;
     if (st != PAL_CRED_OK) {
         ap_log_rerror(APLOG_MARK, st == PAL_CRED_MISSING ? APLOG_DEBUG
                       : APLOG_WARNING, 0, r, "PAL0101: rejected "
@@ -712,24 +809,17 @@ static int check_authn(request_rec *r)
         ? pal_strip_domain(r->pool, cred.user,
                            !strcasecmp(c->url->attr, "userPrincipalName"))
         : cred.user;
+    pal_session_prepare(r, c, user, cred.password, cred.password_len, &lk);
+    a = pal_session_lookup(r, &lk);
+    if (a != PAL_CACHE_MISS)
+        return from_cache(r, c, &lk, a);
     if (!pal_registry) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PAL0102: LDAP client "
                       "not initialised in this process");
         return unavailable(r);
     }
-    fill_settings(c, &s);
-    pal_ldap_authenticate(pal_registry, &s, r->pool, user, cred.password,
-                          cred.password_len, group_dns(r->pool, c), &res);
-    switch (res.status) {
-    case PAL_AUTH_OK:
-        return accept_user(r, c, &res, user);
-    case PAL_AUTH_UNAVAILABLE:
-        log_failure(r, user, &res);
-        return unavailable(r);
-    default:
-        log_failure(r, user, &res);
-        return challenge(r, c);
-    }
+    validate(r, c, &lk, &res);
+    return decide(r, c, &lk, &res);
 }
 
 /* "ProxyAuthLDAP On" alone demands a user; with Require lines, httpd's own
@@ -932,7 +1022,7 @@ static int check_config(apr_pool_t *pconf, apr_pool_t *plog,
         if (check_server(ptemp, v, main_conf, proxy_mod) != OK)
             return HTTP_INTERNAL_SERVER_ERROR;
     warn_authtype(s, ap_conftree, 0);
-    return OK;
+    return pal_session_check_config(s);
 }
 
 /* The down-server table is made once per full start in the process pool,
@@ -944,14 +1034,12 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
     apr_shm_t *shm = NULL;
     apr_status_t rv;
     (void)plog;
-    (void)ptemp;
-    (void)pconf;
 
     pal_some_auth_required = APR_RETRIEVE_OPTIONAL_FN(authz_some_auth_required);
     apr_pool_userdata_get((void **)&shm, SHM_KEY, pp);
     if (shm) {
         pal_downtable = pal_ldap_downtable_attach(apr_shm_baseaddr_get(shm));
-        return OK;
+        return pal_session_post_config(pconf, ptemp, s);
     }
     rv = apr_shm_create(&shm, pal_ldap_downtable_size(), NULL, pp);
     if (rv != APR_SUCCESS) {
@@ -961,7 +1049,7 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
     }
     apr_pool_userdata_set(shm, SHM_KEY, apr_pool_cleanup_null, pp);
     pal_downtable = pal_ldap_downtable_init(apr_shm_baseaddr_get(shm));
-    return OK;
+    return pal_session_post_config(pconf, ptemp, s);
 }
 
 static void log_from_client(void *baton, int level, const char *msg)
@@ -974,6 +1062,18 @@ static apr_status_t close_registry(void *data)
 {
     pal_ldap_registry_close(data);
     return APR_SUCCESS;
+}
+
+static int pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    (void)plog;
+    (void)ptemp;
+    return pal_session_pre_config(pconf);
+}
+
+static int status_hook(request_rec *r, int flags)
+{
+    return pal_session_status(r, flags, pal_downtable);
 }
 
 static void child_init(apr_pool_t *pchild, server_rec *s)
@@ -989,11 +1089,15 @@ static void child_init(apr_pool_t *pchild, server_rec *s)
     }
     apr_pool_cleanup_register(pchild, pal_registry, close_registry,
                               apr_pool_cleanup_null);
+    pal_session_child_init(pchild, s);
 }
 
 static void register_hooks(apr_pool_t *p)
 {
+    ap_hook_pre_config(pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ap, status_hook, status_hook, NULL, NULL,
+                      APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_authn(check_authn, NULL, NULL, APR_HOOK_FIRST,
@@ -1009,7 +1113,7 @@ AP_DECLARE_MODULE(proxyauth_ldap) = {
     STANDARD20_MODULE_STUFF,
     create_dir_conf,
     merge_dir_conf,
-    NULL,
+    pal_session_create_server_conf,
     NULL,
     pal_cmds,
     register_hooks,

@@ -98,6 +98,13 @@ pal_ldap_downtable *pal_ldap_downtable_init(void *mem);
 /** Attach memory initialised before (graceful restarts, children). */
 pal_ldap_downtable *pal_ldap_downtable_attach(void *mem);
 
+/** Calls fn for every server seen since the full start: down != 0 with
+ *  the time it was marked down. */
+typedef void pal_server_state_fn(void *baton, const char *hostport, int down,
+                                 apr_time_t since);
+void pal_ldap_downtable_each(pal_ldap_downtable *t, pal_server_state_fn *fn,
+                             void *baton);
+
 /** How long a server that failed to connect/negotiate/answer is skipped. */
 #define PAL_LDAP_DOWN_SECONDS 30
 /** Idle pooled connections older than this are closed instead of reused. */
@@ -129,12 +136,12 @@ apr_status_t pal_ldap_authenticate(pal_ldap_registry *reg,
                                    const apr_array_header_t *groups,
                                    pal_auth_result *res);
 
-/** Counters of this process (all children are summed by the cache issue's
- *  status page). */
+/** Counters of every child since the full start (shared memory). */
 typedef struct {
     apr_uint64_t searches, binds, failures, timeouts, connects;
 } pal_ldap_stats;
 void pal_ldap_registry_stats(pal_ldap_registry *reg, pal_ldap_stats *out);
+void pal_ldap_downtable_stats(pal_ldap_downtable *t, pal_ldap_stats *out);
 
 /** Close every pooled connection (child exit). */
 void pal_ldap_registry_close(pal_ldap_registry *reg);
