@@ -91,7 +91,9 @@ my $direct = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
         'alice, default scope: Proxy-Authorization not forwarded';
     my $e = access_entry($tag);
     is $e && $e->{user}, 'alice', 'alice, default scope: %u = alice';
-    is $e && $e->{result}, 'ldap', 'alice, default scope: proxyauth-result ldap';
+    # Earlier test files may have cached alice in this scope already.
+    like $e && $e->{result}, qr/^(?:ldap|cache)$/,
+        'alice, default scope: proxyauth-result ldap or cache';
     is $e && $e->{dn}, $ALICE_DN, 'alice, default scope: proxyauth-dn';
 }
 
@@ -370,5 +372,6 @@ for my $case (['notexempt', 'alice'], ['strip', 'EXAMPLE\\alice'], ['anon', 'ali
     my ($u) = url($scope);
     my $r = proxy_request(GET => $u, 'Proxy-Authorization' => basic($name, 'wrong-pw'));
     is $r->code, 407, "$scope: '$name' with a wrong password: 407 (not 503)";
-    is $r->header('Proxy-Authenticate'), $REALM, "$scope: wrong password: Proxy-Authenticate";
+    my $realm = $scope =~ /^pw/ ? qq{Basic realm="$scope", charset="UTF-8"} : $REALM;
+    is $r->header('Proxy-Authenticate'), $realm, "$scope: wrong password: Proxy-Authenticate";
 }
