@@ -141,6 +141,16 @@ int pal_session_check_config(server_rec *s)
 {
     pal_session_conf *c = sconf(s);
 
+    if (!c->provider_name
+        && !ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, "shmcb",
+                               AP_SOCACHE_PROVIDER_VERSION)) {
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
+                     "PAL0009: ProxyAuthCache defaults to shmcb, but "
+                     "mod_socache_shmcb is not loaded: load it, or name "
+                     "another provider with ProxyAuthCache");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (c->provider_name && strcmp(c->provider_name, "shmcb")
         && !c->secret_file) {
         ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
