@@ -299,13 +299,17 @@ const char *pal_cache_key(apr_pool_t *p, const pal_secret *sec,
     if (!hmac_end(&h, md))
         return NULL;
 
-    key = apr_palloc(p, 1 + 2 * PAL_HASH_LEN + 1);
-    key[0] = (char)kind;
+    /* shmcb picks one of up to 256 subcaches by the id's first byte: a
+     * byte of the HMAC spreads entries over all of them (a kind letter or
+     * a hex digit would crowd every session into one or sixteen). */
+    key = apr_palloc(p, 2 + 2 * PAL_HASH_LEN + 1);
+    key[0] = (char)(md[PAL_HASH_LEN - 1] ? md[PAL_HASH_LEN - 1] : 0xff);
+    key[1] = (char)kind;
     for (i = 0; i < PAL_HASH_LEN; i++) {
-        key[1 + 2 * i] = hex[md[i] >> 4];
-        key[2 + 2 * i] = hex[md[i] & 15];
+        key[2 + 2 * i] = hex[md[i] >> 4];
+        key[3 + 2 * i] = hex[md[i] & 15];
     }
-    key[1 + 2 * PAL_HASH_LEN] = '\0';
+    key[2 + 2 * PAL_HASH_LEN] = '\0';
     return key;
 }
 

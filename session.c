@@ -172,9 +172,12 @@ int pal_session_pre_config(apr_pool_t *pconf)
 /* Lifecycle                                                            */
 /* ------------------------------------------------------------------ */
 
+/* shmcb's own default (512 kB) holds about a thousand sessions: a bare
+ * "shmcb" gets the module's default size. */
 static const char *default_args(apr_pool_t *p, const pal_session_conf *c)
 {
-    if (c->provider_name)
+    if (c->provider_name && (strcmp(c->provider_name, "shmcb")
+                             || (c->provider_args && *c->provider_args)))
         return c->provider_args;
     return apr_psprintf(p, "(%d)", PAL_DEFAULT_SHMCB_BYTES);
 }
@@ -202,8 +205,8 @@ static apr_status_t make_state(apr_pool_t *pp, apr_pool_t *ptemp,
             return rv;
     }
     memset(&hints, 0, sizeof(hints));
-    hints.avg_id_len = 65;
-    hints.avg_obj_size = 160;
+    hints.avg_id_len = 66;
+    hints.avg_obj_size = 150;
     hints.expiry_interval = apr_time_from_sec(30);
     rv = provider->init(st->instance, CACHE_NAMESPACE, &hints, s, pp);
     if (rv != APR_SUCCESS) {
@@ -360,6 +363,18 @@ static void cache_remove(request_rec *r, const char *id)
 /* Lookups and stores                                                   */
 /* ------------------------------------------------------------------ */
 
+/* An entry that fails its MAC (tampering, another secret, a torn write)
+ * is dropped and logged; it never counts as a hit. */
+static int checked(request_rec *r, const char *id, int decoded)
+{
+    if (decoded)
+        return 1;
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PAL0503: dropped a cache "
+                  "entry that failed its integrity check");
+    cache_remove(r, id);
+    return 0;
+}
+
 static int or_default(int v, int d)
 {
     return v == UNSET ? d : v;
@@ -427,7 +442,7 @@ static int load_account(request_rec *r, const pal_lookup *lk,
 
     memset(a, 0, sizeof(*a));
     return cache_get(r, id, &d, &n)
-        && pal_account_decode(r->pool, secret, id, d, n, a);
+        && checked(r, id, pal_account_decode(r->pool, secret, id, d, n, a));
 }
 
 static void save_account(request_rec *r, const pal_lookup *lk,
@@ -485,18 +500,16 @@ static int lookup_positive(request_rec *r, pal_lookup *lk, apr_time_t now)
 
     if (!cache_get(r, lk->pkey, &d, &n))
         return 0;
-    if (!pal_pos_decode(r->pool, secret, lk->pkey, d, n, &e)) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PAL0503: dropped a "
-                      "cache entry that failed its integrity check");
-        cache_remove(r, lk->pkey);
+    if (!checked(r, lk->pkey, pal_pos_decode(r->pool, secret, lk->pkey, d,
+                                             n, &e)))
         return 0;
-    }
     lk->account = e.dn;
     if (!pal_pos_usable(&e, &lk->w, now, revoked_time(r, lk))
         || !groups_from_list(r, lk, e.ngroups, e.groups))
         return 0;
     lk->login = e.login;
     lk->dn = e.dn;
+    lk->validated = e.validated;
     if (pal_pos_needs_touch(&e, &lk->w, now))
         touch_positive(r, lk, &e, now);
     return 1;
@@ -512,8 +525,8 @@ static void resolve_account(request_rec *r, pal_lookup *lk)
     unsigned char *d;
     unsigned int n;
 
-    if (cache_get(r, id, &d, &n) && pal_name_decode(r->pool, secret, id, d, n,
-                                                    &ne) && *ne.dn) {
+    if (cache_get(r, id, &d, &n) && checked(r, id, pal_name_decode(
+            r->pool, secret, id, d, n, &ne)) && *ne.dn) {
         lk->account = ne.dn;
         return;
     }
@@ -529,7 +542,7 @@ static int lookup_negative(request_rec *r, pal_lookup *lk, apr_time_t now)
     unsigned int n;
 
     if (!lk->w.negative || !cache_get(r, id, &d, &n)
-        || !pal_neg_decode(r->pool, secret, id, d, n, &e)
+        || !checked(r, id, pal_neg_decode(r->pool, secret, id, d, n, &e))
         || !pal_neg_usable(&e, &lk->w, now))
         return 0;
     lk->reason = e.reason;
@@ -631,15 +644,30 @@ static void store_negative(request_rec *r, pal_lookup *lk,
     cache_put(r, id, pal_neg_expiry(&e, &lk->w), d, n);
 }
 
+/* 530 (logon hours) and 531 (workstation) pass; the others describe the
+ * account itself. */
+static int ends_sessions(const pal_auth_result *res)
+{
+    static const char *const codes[] = { "532", "533", "701", "773", "775" };
+    apr_size_t i;
+
+    for (i = 0; res->ad_code && i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (!strcmp(res->ad_code, codes[i]))
+            return 1;
+    return 0;
+}
+
 /* Wrong passwords count toward the soft lock; an account-state code ends
  * the DN's cached sessions. */
 static void store_account_state(request_rec *r, pal_lookup *lk,
                                 const pal_auth_result *res, apr_time_t now)
 {
     pal_account_entry a;
+    /* AD answers 775 to any password of a locked account: counting it
+     * keeps the proxy from adding binds to a lockout. */
     int bad = res->status == PAL_AUTH_BAD_PASSWORD
               || (res->ad_code && !strcmp(res->ad_code, "775"));
-    int state_code = res->status == PAL_AUTH_ACCOUNT;
+    int state_code = res->status == PAL_AUTH_ACCOUNT && ends_sessions(res);
     apr_time_t keep = apr_time_from_sec(lk->w.max > lk->w.negative
                                         ? lk->w.max : lk->w.negative);
 
@@ -661,8 +689,10 @@ void pal_session_store(request_rec *r, pal_lookup *lk,
     if (!secret || !lk->pkey || res->status == PAL_AUTH_UNAVAILABLE)
         return;
     if (res->status == PAL_AUTH_OK) {
+        /* No name entry for a success: it is only needed to key failures
+         * on the account, and the first failure writes it. Sessions stay
+         * at one entry each. */
         store_positive(r, lk, res, now);
-        store_name(r, lk, res->dn, now);
         return;
     }
     if (res->dn && *res->dn)
@@ -721,7 +751,7 @@ void pal_session_connection_remember(request_rec *r, const pal_lookup *lk)
         return;   /* same identity: keep its first validation time */
     }
     memcpy(id->ctx, lk->ctx, PAL_HASH_LEN);
-    id->validated = apr_time_now();
+    id->validated = lk->validated ? lk->validated : apr_time_now();
     /* Connection-lifetime copies; one set per identity change. */
     id->login = apr_pstrdup(cp, lk->login);
     id->dn = apr_pstrdup(cp, lk->dn ? lk->dn : "");

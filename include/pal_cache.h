@@ -52,9 +52,11 @@ void pal_cache_context(const pal_secret *sec, const char *const *fields,
                        int nfields, unsigned char ctx[PAL_HASH_LEN]);
 
 /**
- * A socache id: one kind byte followed by HMAC(secret, kind || ctx ||
- * len(a) || a || len(b) || b) in lower-case hex (65 characters, NUL
- * terminated). b may be NULL (length 0 and distinct from an empty b).
+ * A socache id: one spread byte (the HMAC's last byte, 0 mapped to 0xff, so
+ * shmcb uses all of its subcaches), the kind byte, then HMAC(secret, kind ||
+ * ctx || len(a) || a || len(b) || b) in lower-case hex (66 bytes, NUL
+ * terminated, no NUL inside). b may be NULL (length 0 and distinct from an
+ * empty b).
  */
 const char *pal_cache_key(apr_pool_t *p, const pal_secret *sec,
                           pal_key_kind kind,

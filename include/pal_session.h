@@ -46,6 +46,7 @@ typedef struct {
     const char *pkey;            /**< positive entry id */
     const char *account;         /**< DN, or the normalised name */
     /* Filled on a hit: */
+    apr_time_t validated;        /**< when LDAP accepted the pair */
     const char *login;
     const char *dn;
     int *member;                 /**< aligned with conf->groups */

@@ -244,8 +244,8 @@ sub next_access {
 # The kind letter of the socache id in a redis key ('?' if it is not one).
 sub kind_of {
     my ($k) = @_;
-    my ($hex) = $k =~ /([0-9A-Fa-f]{130})\z/;
-    return ($hex ? pack('H*', $hex) : '') =~ /\A([PNXA])/ ? $1 : '?';
+    my ($hex) = $k =~ /([0-9A-Fa-f]{132})\z/;
+    return ($hex ? pack('H*', $hex) : '') =~ /\A.([PNXA])/s ? $1 : '?';
 }
 
 sub log_size { my ($name) = @_; return -s $px{$name}{error_log} || 0 }
@@ -308,15 +308,17 @@ cmp_ok scalar(@keys), '>=', 2, 'redis holds entries (' . scalar(@keys) . ' keys)
 note "a redis key: $keys[0]" if @keys;
 
 # Keys: mod_socache_redis writes "<namespace>" + upper-case hex of the socache
-# id; the id is one kind letter and 64 lower-case hex digits (an HMAC).
+# id; the id is a spread byte, one kind letter and 64 lower-case hex digits
+# (an HMAC).
 {
     my @bad;
     for my $k (@keys) {
         push @bad, "$k: names alice" if $k =~ /alice/i;
         push @bad, "$k: holds alice in hex" if $k =~ /616c696365/i;
-        my ($hex) = $k =~ /([0-9A-Fa-f]{130})\z/;
+        my ($hex) = $k =~ /([0-9A-Fa-f]{132})\z/;
         my $id = $hex ? pack('H*', $hex) : '';
-        push @bad, "$k: id is not kind + 64 hex" unless $id =~ /\A[PNXA][0-9a-f]{64}\z/;
+        push @bad, "$k: id is not spread byte + kind + 64 hex"
+            unless $id =~ /\A[^\0][PNXA][0-9a-f]{64}\z/s;
         push @bad, "$k: id names alice" if $id =~ /alice/i;
     }
     ok !@bad, 'keys are kind + HMAC, without the user name' or diag join "\n", @bad;

@@ -180,8 +180,13 @@ static const char *expected_key(pal_key_kind kind,
     buf_u64(&in, b != NULL ? blen : 0);
     buf_add(&in, b, blen);
     hmac(&secret, &in, mac);
-    return apr_pstrcat(pool, apr_pstrmemdup(pool, (const char *)&kind, 1),
-                       hex(mac, sizeof(mac)), NULL);
+    {
+        char lead[2];
+        lead[0] = (char)(mac[PAL_HASH_LEN - 1] ? mac[PAL_HASH_LEN - 1] : 0xff);
+        lead[1] = (char)kind;
+        return apr_pstrcat(pool, apr_pstrmemdup(pool, lead, 2),
+                           hex(mac, sizeof(mac)), NULL);
+    }
 }
 
 /* ---- fixtures ------------------------------------------------------------ */
@@ -403,9 +408,9 @@ static void test_keys(void)
     k2 = pal_cache_key(pool, &secret, PAL_KEY_POSITIVE, ctx1, "alice", 5,
                        "pw", 2);
     ok(streq(k, k2), "key: deterministic");
-    ok(k != NULL && strlen(k) == 65 && k[0] == 'P'
-           && strspn(k + 1, "0123456789abcdef") == 64,
-       "key: 'P' + 64 lower-case hex digits");
+    ok(k != NULL && strlen(k) == 66 && k[0] != '\0' && k[1] == 'P'
+           && strspn(k + 2, "0123456789abcdef") == 64,
+       "key: spread byte + 'P' + 64 lower-case hex digits");
     ok(streq(k, expected_key(PAL_KEY_POSITIVE, ctx1, "alice", 5, "pw", 2)),
        "key: HMAC(kind || ctx || len a || a || 1 || len b || b)");
     ok(streq(pal_cache_key(pool, &secret, PAL_KEY_NAME, ctx1, "alice", 5,
@@ -416,14 +421,14 @@ static void test_keys(void)
     for (i = 0; i < 4; i++) {
         kk[i] = pal_cache_key(pool, &secret, kinds[i], ctx1, "alice", 5,
                               "pw", 2);
-        if (kk[i] == NULL || kk[i][0] != (char)kinds[i])
+        if (kk[i] == NULL || kk[i][1] != (char)kinds[i])
             shape = 0;
     }
     for (i = 0; i < 4; i++)
         for (j = i + 1; j < 4; j++)
-            if (streq(kk[i], kk[j]) || streq(kk[i] + 1, kk[j] + 1))
+            if (streq(kk[i], kk[j]) || streq(kk[i] + 2, kk[j] + 2))
                 distinct = 0;
-    ok(shape, "key: starts with its kind character");
+    ok(shape, "key: its second byte is the kind character");
     ok(distinct, "key: each kind hashes differently (not just the prefix)");
 
     ok(!streq(k, pal_cache_key(pool, &secret, PAL_KEY_POSITIVE, ctx2,
