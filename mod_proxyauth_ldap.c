@@ -703,6 +703,22 @@ static int accept_user(request_rec *r, const pal_dir_conf *c,
     return OK;
 }
 
+/* The leader's group results are aligned with its scope's group list, so
+ * only requests asking for the same groups may share its answer. */
+static const char *flight_key(request_rec *r, const pal_dir_conf *c,
+                              const pal_lookup *lk)
+{
+    const char *k = lk->pkey;
+    int i;
+
+    if (!k)
+        return NULL;
+    for (i = 0; c->groups && i < c->groups->nelts; i++)
+        k = apr_pstrcat(r->pool, k, "\n",
+                        APR_ARRAY_IDX(c->groups, i, pal_group).norm, NULL);
+    return k;
+}
+
 /* Asks LDAP once for every concurrent request of this process with the
  * same pair (single flight); the others wait for the leader's answer. */
 static void validate(request_rec *r, const pal_dir_conf *c, pal_lookup *lk,
@@ -713,7 +729,7 @@ static void validate(request_rec *r, const pal_dir_conf *c, pal_lookup *lk,
     int ngroups = c->groups ? c->groups->nelts : 0;
 
     fill_settings(c, &s);
-    if (!pal_flight_begin(r, lk->pkey, &f)) {
+    if (!pal_flight_begin(r, flight_key(r, c, lk), &f)) {
         if (pal_flight_wait(r, f, s.timeout + apr_time_from_sec(1), res))
             return;
         /* The leader took too long: the cache may have it meanwhile. */

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages that a build, the test suite or the demo needs.
 #
-#   sh t/deps.sh build|test|demo
+#   sh t/deps.sh build|test|demo|bench
 #
 # Nothing is printed and nothing is installed when every package of the mode is
 # already there. As root the missing packages are installed with apt-get; as any
@@ -15,8 +15,10 @@ case "$mode" in
 build) pkgs=$build_pkgs ;;
 test)  pkgs="$build_pkgs libapache2-mod-perl2 libwww-perl libnet-ldap-perl slapd ldap-utils openssl redis-server procps" ;;
 demo)  pkgs="$build_pkgs slapd ldap-utils openssl curl" ;;
+# bench/run.pl (make bench): the competitors and the load generator.
+bench) pkgs="$build_pkgs slapd ldap-utils wrk squid gnuplot-nox procps" ;;
 *)
-	echo "usage: sh t/deps.sh build|test|demo" >&2
+	echo "usage: sh t/deps.sh build|test|demo|bench" >&2
 	exit 2
 	;;
 esac
