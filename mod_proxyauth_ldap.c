@@ -930,13 +930,37 @@ static const char *section_name(ap_conf_vector_t *sec, module *proxy_mod)
     return (pd && pd->p) ? pd->p : "?";
 }
 
+/* Warnings go to stderr at check_config (so `apache2 -t` shows them) and
+ * again to the error log from post_config, where `startup` is 0. A scope
+ * that turns verification off is named even when it inherits On from
+ * another <Proxy> section, which only request time merges. */
+static void warn_one(server_rec *s, const pal_dir_conf *c, const char *where,
+                     int startup)
+{
+    int flags = startup ? APLOG_STARTUP : 0;
+
+    if (c->verify == 0)
+        ap_log_error(APLOG_MARK, flags | APLOG_WARNING, 0, s,
+                     "PAL0004: ProxyAuthLDAPVerifyServerCert Off in %s: the "
+                     "LDAP server's certificate is not checked; use this "
+                     "only in a lab", where);
+    if (c->enabled == 1 && c->url && !c->url->ldaps
+        && !flag_or(c->starttls, 0)
+        && strcmp(APR_ARRAY_IDX(c->url->servers, 0, pal_ldap_server).host,
+                  "127.0.0.1"))
+        ap_log_error(APLOG_MARK, flags | APLOG_INFO, 0, s, "PAL0005: "
+                     "passwords go to %s in clear text (neither ldaps:// nor "
+                     "StartTLS)", c->url->text);
+}
+
 static int check_one(apr_pool_t *p, server_rec *s, const pal_dir_conf *c,
-                     const char *where)
+                     const char *where, int startup)
 {
     pal_ldap_settings set;
     const char *err;
 
-    if (c->enabled != 1)
+    warn_one(s, c, where, startup);
+    if (c->enabled != 1 || !startup)
         return OK;
     if (!c->url) {
         ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
@@ -958,23 +982,11 @@ static int check_one(apr_pool_t *p, server_rec *s, const pal_dir_conf *c,
                      "%s: %s", where, err);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    if (c->verify == 0)
-        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_WARNING, 0, s,
-                     "PAL0004: ProxyAuthLDAPVerifyServerCert Off in %s: the "
-                     "LDAP server's certificate is not checked; use this "
-                     "only in a lab", where);
-    if (c->url->ldaps == 0 && flag_or(c->starttls, 0) == 0
-        && strcmp(c->url->servers->nelts
-                  ? APR_ARRAY_IDX(c->url->servers, 0, pal_ldap_server).host
-                  : "", "127.0.0.1"))
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "PAL0005: passwords go "
-                     "to %s in clear text (neither ldaps:// nor StartTLS)",
-                     c->url->text);
     return OK;
 }
 
 static int check_server(apr_pool_t *p, server_rec *s, pal_dir_conf *base,
-                        module *proxy_mod)
+                        module *proxy_mod, int startup)
 {
     pal_dir_conf *own = ap_get_module_config(s->lookup_defaults,
                                              &proxyauth_ldap_module);
@@ -983,7 +995,8 @@ static int check_server(apr_pool_t *p, server_rec *s, pal_dir_conf *base,
     int i, rv;
 
     rv = check_one(p, s, srv, apr_psprintf(p, "server %s", s->server_hostname
-                                           ? s->server_hostname : "main"));
+                                           ? s->server_hostname : "main"),
+                   startup);
     if (rv != OK || !proxy_mod)
         return rv;
     pc = ap_get_module_config(s->module_config, proxy_mod);
@@ -994,7 +1007,8 @@ static int check_server(apr_pool_t *p, server_rec *s, pal_dir_conf *base,
         if (!d)
             continue;
         rv = check_one(p, s, merge_dir_conf(p, srv, d),
-                       apr_psprintf(p, "<Proxy %s>", section_name(sec, proxy_mod)));
+                       apr_psprintf(p, "<Proxy %s>",
+                                    section_name(sec, proxy_mod)), startup);
         if (rv != OK)
             return rv;
     }
@@ -1003,7 +1017,8 @@ static int check_server(apr_pool_t *p, server_rec *s, pal_dir_conf *base,
 
 /* Walks the parsed tree for AuthType inside an enabled scope: with it,
  * mod_auth_basic would answer group failures with 407 instead of 403. */
-static void warn_authtype(server_rec *s, ap_directive_t *d, int on)
+static void warn_authtype(server_rec *s, ap_directive_t *d, int on,
+                          int startup)
 {
     ap_directive_t *x;
 
@@ -1012,32 +1027,39 @@ static void warn_authtype(server_rec *s, ap_directive_t *d, int on)
             on = !strcasecmp(x->args, "on");
     for (x = d; x; x = x->next) {
         if (on && !strcasecmp(x->directive, "AuthType"))
-            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_WARNING, 0, s,
-                         "PAL0006: AuthType (%s:%d) in a scope with "
+            ap_log_error(APLOG_MARK, (startup ? APLOG_STARTUP : 0)
+                         | APLOG_WARNING, 0, s, "PAL0006: AuthType (%s:%d) in a scope with "
                          "ProxyAuthLDAP On: mod_auth_basic would answer "
                          "group failures with 407 instead of 403; remove it",
                          x->filename, x->line_num);
         if (x->first_child)
-            warn_authtype(s, x->first_child, on);
+            warn_authtype(s, x->first_child, on, startup);
     }
 }
 
-static int check_config(apr_pool_t *pconf, apr_pool_t *plog,
-                        apr_pool_t *ptemp, server_rec *s)
+static int check_all(apr_pool_t *p, server_rec *s, int startup)
 {
     module *proxy_mod = ap_find_linked_module("mod_proxy.c");
     pal_dir_conf *main_conf = ap_get_module_config(s->lookup_defaults,
                                                    &proxyauth_ldap_module);
     server_rec *v;
-    (void)pconf;
-    (void)plog;
 
-    if (check_server(ptemp, s, NULL, proxy_mod) != OK)
+    if (check_server(p, s, NULL, proxy_mod, startup) != OK)
         return HTTP_INTERNAL_SERVER_ERROR;
     for (v = s->next; v; v = v->next)
-        if (check_server(ptemp, v, main_conf, proxy_mod) != OK)
+        if (check_server(p, v, main_conf, proxy_mod, startup) != OK)
             return HTTP_INTERNAL_SERVER_ERROR;
-    warn_authtype(s, ap_conftree, 0);
+    warn_authtype(s, ap_conftree, 0, startup);
+    return OK;
+}
+
+static int check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                        apr_pool_t *ptemp, server_rec *s)
+{
+    (void)pconf;
+    (void)plog;
+    if (check_all(ptemp, s, 1) != OK)
+        return HTTP_INTERNAL_SERVER_ERROR;
     return pal_session_check_config(s);
 }
 
@@ -1052,6 +1074,10 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
     (void)plog;
 
     pal_some_auth_required = APR_RETRIEVE_OPTIONAL_FN(authz_some_auth_required);
+    /* The warnings again, now that the error log is open (not during the
+     * dry run of the first start). */
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)
+        check_all(ptemp, s, 0);
     apr_pool_userdata_get((void **)&shm, SHM_KEY, pp);
     if (shm) {
         pal_downtable = pal_ldap_downtable_attach(apr_shm_baseaddr_get(shm));
