@@ -11,9 +11,13 @@ set -eu
 mode=${1:-}
 
 build_pkgs="apache2-bin apache2-dev libldap-dev libssl-dev gcc make libc6-dev"
+# The Samba AD DC of t/96ad.t (t/lib/PALSamba.pm): samba-tool provisions a
+# throwaway domain, `ip netns` gives the DC a network namespace of its own,
+# ldb-tools read and write its database, samba-tool needs /usr/bin/python3.
+samba_pkgs="samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind ldb-tools smbclient krb5-user iproute2 python3"
 case "$mode" in
 build) pkgs=$build_pkgs ;;
-test)  pkgs="$build_pkgs libapache2-mod-perl2 libwww-perl libnet-ldap-perl slapd ldap-utils openssl redis-server procps" ;;
+test)  pkgs="$build_pkgs libapache2-mod-perl2 libwww-perl libnet-ldap-perl slapd ldap-utils openssl redis-server procps $samba_pkgs" ;;
 demo)  pkgs="$build_pkgs slapd ldap-utils openssl curl" ;;
 # bench/run.pl (make bench): the competitors and the load generator.
 bench) pkgs="$build_pkgs slapd ldap-utils wrk squid gnuplot-nox procps" ;;
@@ -43,12 +47,19 @@ missing=${missing# }
 
 # Without the preseed, slapd's postinst would create a system database for
 # the machine's domain (and start a daemon on port 389); the suite runs its own.
-preseed='slapd slapd/no_configuration boolean true'
+# krb5-config (pulled in by krb5-user) and samba-common ask questions: with
+# DEBIAN_FRONTEND=noninteractive they take their defaults; these answers keep
+# them from adding KDCs to /etc/krb5.conf or DHCP hooks to smb.conf (the
+# suite's DC has a config of its own, never the system one).
+preseed='slapd slapd/no_configuration boolean true
+krb5-config krb5-config/add_servers boolean false
+krb5-config krb5-config/read_conf boolean true
+samba-common samba-common/dhcp boolean false'
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "t/deps.sh: missing Debian packages for '$mode': $missing" >&2
 	echo "t/deps.sh: run as root, then try again:" >&2
-	echo "  echo '$preseed' | sudo debconf-set-selections" >&2
+	printf "  printf '%%s\\\\n' '%s' | sudo debconf-set-selections\n" "$preseed" >&2
 	echo "  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing" >&2
 	exit 1
 fi
@@ -57,7 +68,7 @@ echo "t/deps.sh: installing for '$mode': $missing"
 DEBIAN_FRONTEND=noninteractive
 export DEBIAN_FRONTEND
 if command -v debconf-set-selections >/dev/null 2>&1; then
-	echo "$preseed" | debconf-set-selections
+	printf '%s\n' "$preseed" | debconf-set-selections
 fi
 # A failed refresh (offline mirror) still leaves the cached lists usable.
 apt-get update -q || echo "t/deps.sh: apt-get update failed, trying the cached package lists" >&2
