@@ -719,34 +719,48 @@ static const char *flight_key(request_rec *r, const pal_dir_conf *c,
     return k;
 }
 
+static void result_from_cache(const pal_lookup *lk, pal_cache_answer a,
+                              pal_auth_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    res->status = a == PAL_CACHE_HIT ? PAL_AUTH_OK : PAL_AUTH_BAD_PASSWORD;
+    res->login = lk->login;
+    res->dn = lk->dn;
+    res->group_member = lk->member;
+    res->reason = lk->reason;
+}
+
 /* Asks LDAP once for every concurrent request of this process with the
- * same pair (single flight); the others wait for the leader's answer. */
-static void validate(request_rec *r, const pal_dir_conf *c, pal_lookup *lk,
-                     pal_auth_result *res)
+ * same pair (single flight); the others wait for the leader's answer. A
+ * new leader looks in the cache once more first: the previous leader may
+ * have stored the answer just before it finished. Returns the cache's
+ * answer when that second look decided, else PAL_CACHE_MISS with *res
+ * filled. */
+static pal_cache_answer validate(request_rec *r, const pal_dir_conf *c,
+                                 pal_lookup *lk, pal_auth_result *res)
 {
     pal_ldap_settings s;
     pal_flight *f = NULL;
+    pal_cache_answer a;
     int ngroups = c->groups ? c->groups->nelts : 0;
 
     fill_settings(c, &s);
     if (!pal_flight_begin(r, flight_key(r, c, lk), &f)) {
         if (pal_flight_wait(r, f, s.timeout + apr_time_from_sec(1), res))
-            return;
-        /* The leader took too long: the cache may have it meanwhile. */
-        if (pal_session_lookup(r, lk) == PAL_CACHE_HIT) {
-            memset(res, 0, sizeof(*res));
-            res->status = PAL_AUTH_OK;
-            res->login = lk->login;
-            res->dn = lk->dn;
-            res->group_member = lk->member;
-            return;
-        }
-        f = NULL;
+            return PAL_CACHE_MISS;
+        f = NULL;   /* the leader took too long: on our own */
+    }
+    a = pal_session_recheck(r, lk);
+    if (a != PAL_CACHE_MISS) {
+        result_from_cache(lk, a, res);
+        pal_flight_finish(f, res, ngroups);
+        return a;
     }
     pal_ldap_authenticate(pal_registry, &s, r->pool, lk->user, lk->password,
                           lk->password_len, group_dns(r->pool, c), res);
     pal_session_store(r, lk, res);
     pal_flight_finish(f, res, ngroups);
+    return PAL_CACHE_MISS;
 }
 
 static int decide(request_rec *r, const pal_dir_conf *c, pal_lookup *lk,
@@ -834,7 +848,9 @@ static int check_authn(request_rec *r)
                       "not initialised in this process");
         return unavailable(r);
     }
-    validate(r, c, &lk, &res);
+    a = validate(r, c, &lk, &res);
+    if (a != PAL_CACHE_MISS)
+        return from_cache(r, c, &lk, a);
     return decide(r, c, &lk, &res);
 }
 

@@ -554,7 +554,7 @@ static int lookup_negative(request_rec *r, pal_lookup *lk, apr_time_t now)
     return 1;
 }
 
-pal_cache_answer pal_session_lookup(request_rec *r, pal_lookup *lk)
+static pal_cache_answer lookup(request_rec *r, pal_lookup *lk, int count)
 {
     apr_time_t now = apr_time_now();
     pal_account_entry a;
@@ -562,22 +562,36 @@ pal_cache_answer pal_session_lookup(request_rec *r, pal_lookup *lk)
     if (!secret || !lk->pkey)
         return PAL_CACHE_MISS;
     if (lookup_positive(r, lk, now)) {
-        pal_stat_inc(PAL_STAT_HIT);
+        if (count)
+            pal_stat_inc(PAL_STAT_HIT);
         return PAL_CACHE_HIT;
     }
     resolve_account(r, lk);
     if (lookup_negative(r, lk, now)) {
-        pal_stat_inc(PAL_STAT_NEGATIVE_HIT);
+        if (count)
+            pal_stat_inc(PAL_STAT_NEGATIVE_HIT);
         return PAL_CACHE_NEGATIVE;
     }
     if (lk->w.max_bad > 0 && load_account(r, lk, &a)
         && pal_account_locked(&a, &lk->w, now)) {
-        pal_stat_inc(PAL_STAT_LOCKED);
+        if (count)
+            pal_stat_inc(PAL_STAT_LOCKED);
         lk->reason = "too many wrong passwords (ProxyAuthMaxBadPasswords)";
         return PAL_CACHE_LOCKED;
     }
-    pal_stat_inc(PAL_STAT_MISS);
+    if (count)
+        pal_stat_inc(PAL_STAT_MISS);
     return PAL_CACHE_MISS;
+}
+
+pal_cache_answer pal_session_lookup(request_rec *r, pal_lookup *lk)
+{
+    return lookup(r, lk, 1);
+}
+
+pal_cache_answer pal_session_recheck(request_rec *r, pal_lookup *lk)
+{
+    return lookup(r, lk, 0);
 }
 
 static pal_group_result *group_results(apr_pool_t *p,

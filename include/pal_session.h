@@ -64,6 +64,9 @@ void pal_session_prepare(request_rec *r, const pal_dir_conf *c,
                          const char *user, const char *password,
                          apr_size_t password_len, pal_lookup *lk);
 pal_cache_answer pal_session_lookup(request_rec *r, pal_lookup *lk);
+/** The same look again, without counting it on the status page (a new
+ *  single-flight leader checks what the previous one stored). */
+pal_cache_answer pal_session_recheck(request_rec *r, pal_lookup *lk);
 /** Stores what LDAP decided (positive, negative, account state). */
 void pal_session_store(request_rec *r, pal_lookup *lk,
                        const pal_auth_result *res);
