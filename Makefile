@@ -90,3 +90,16 @@ fuzz-cache: cache.c t/unit/fuzz_cache.c include/pal_cache.h
 clean: clean-cache
 clean-cache:
 	rm -f t/unit/unit_cache t/unit/fuzz_cache
+
+# Benchmark against httpd's own LDAP stack and Squid (bench/run.pl; needs the
+# packages of `sh t/deps.sh bench`). Results: bench/out/results.md, bench.svg.
+#   make bench              3 runs of 8 s per variant and scenario (~15 min)
+#   make bench QUICK=1      1 run of 2 s (under a minute)
+#   make bench PUBLISH=1    also copy them to bench/results/ (shown by the README)
+#   make bench BENCH_ARGS="--variants e,e2 --keep"    any option of bench/run.pl
+BENCH_ARGS ?=
+.PHONY: bench
+bench:
+	@sh t/deps.sh bench
+	@$(MAKE) --no-print-directory all
+	perl bench/run.pl $(if $(filter-out 0,$(QUICK)),--quick) $(if $(filter-out 0,$(PUBLISH)),--publish) $(BENCH_ARGS)
