@@ -134,6 +134,12 @@ static void hmac_begin(pal_hmac *h, const pal_secret *sec)
     static char digest[] = "SHA256";
     OSSL_PARAM params[2];
 
+    if (sec->keyed) {
+        h->mac = NULL;
+        h->ctx = EVP_MAC_CTX_dup(sec->keyed);
+        h->ok = h->ctx != NULL;
+        return;
+    }
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
                                                  digest, 0);
     params[1] = OSSL_PARAM_construct_end();
@@ -181,8 +187,32 @@ static int hmac_end(pal_hmac *h, unsigned char out[PAL_HASH_LEN])
 
 int pal_secret_random(pal_secret *s)
 {
+    s->keyed = NULL;
     return apr_generate_random_bytes(s->bytes, sizeof(s->bytes))
            == APR_SUCCESS;
+}
+
+int pal_secret_prepare(pal_secret *s)
+{
+    pal_hmac h;
+
+    pal_secret_release(s);
+    hmac_begin(&h, s);
+    EVP_MAC_free(h.mac);
+    if (!h.ok) {
+        EVP_MAC_CTX_free(h.ctx);
+        return 0;
+    }
+    s->keyed = h.ctx;
+    return 1;
+}
+
+void pal_secret_release(pal_secret *s)
+{
+    if (s->keyed) {
+        EVP_MAC_CTX_free(s->keyed);
+        s->keyed = NULL;
+    }
 }
 
 const char *pal_secret_from_file(apr_pool_t *p, const char *path,
@@ -196,6 +226,7 @@ const char *pal_secret_from_file(apr_pool_t *p, const char *path,
     const char *err = NULL;
     char msg[120];
 
+    s->keyed = NULL;
     if (path == NULL || *path == '\0')
         return "no secret file given";
     rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY,

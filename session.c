@@ -60,6 +60,10 @@ typedef struct {
 
 typedef struct {
     volatile apr_uint32_t n[PAL_STAT_COUNT];
+    /* The latest revocation stored by any child: a session validated after
+     * it needs no look at its account entry (shmcb only; a farm's other
+     * proxies revoke without telling us). */
+    volatile apr_uint64_t last_revoked;
 } pal_stats;
 
 /* Set in post_config (parent) and child_init, read-only afterwards. */
@@ -68,6 +72,7 @@ static const ap_socache_provider_t *provider;
 static const pal_secret *secret;
 static pal_stats *stats;
 static server_rec *main_server;
+static int cache_is_local;       /* shmcb: one host sees every revocation */
 
 /* Single flight: one table per child. */
 static apr_thread_mutex_t *flight_mutex;
@@ -220,7 +225,14 @@ static apr_status_t make_state(apr_pool_t *pp, apr_pool_t *ptemp,
     memset(apr_shm_baseaddr_get(st->stats_shm), 0, sizeof(pal_stats));
     if (!pal_secret_random(&st->random_secret))
         return APR_EGENERAL;
+    pal_secret_prepare(&st->random_secret);
     *out = st;
+    return APR_SUCCESS;
+}
+
+static apr_status_t release_secret(void *data)
+{
+    pal_secret_release(data);
     return APR_SUCCESS;
 }
 
@@ -257,6 +269,12 @@ int pal_session_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
     }
     state = old;
     stats = apr_shm_baseaddr_get(state->stats_shm);
+    cache_is_local = !strcmp(name, "shmcb");
+    if (c->secret_file) {
+        pal_secret_prepare(&c->secret);
+        apr_pool_cleanup_register(pconf, &c->secret, release_secret,
+                                  apr_pool_cleanup_null);
+    }
     secret = c->secret_file ? &c->secret : &state->random_secret;
     return OK;
 }
@@ -475,9 +493,14 @@ static int groups_from_list(request_rec *r, pal_lookup *lk, int ngroups,
     return 1;
 }
 
-static apr_time_t revoked_time(request_rec *r, pal_lookup *lk)
+static apr_time_t revoked_time(request_rec *r, pal_lookup *lk,
+                               apr_time_t validated)
 {
     pal_account_entry a;
+
+    if (cache_is_local && stats
+        && validated > (apr_time_t)apr_atomic_read64(&stats->last_revoked))
+        return 0;
     return load_account(r, lk, &a) ? a.revoked : 0;
 }
 
@@ -504,7 +527,7 @@ static int lookup_positive(request_rec *r, pal_lookup *lk, apr_time_t now)
                                              n, &e)))
         return 0;
     lk->account = e.dn;
-    if (!pal_pos_usable(&e, &lk->w, now, revoked_time(r, lk))
+    if (!pal_pos_usable(&e, &lk->w, now, revoked_time(r, lk, e.validated))
         || !groups_from_list(r, lk, e.ngroups, e.groups))
         return 0;
     lk->login = e.login;
@@ -693,6 +716,9 @@ static void store_account_state(request_rec *r, pal_lookup *lk,
     if (state_code)
         a.revoked = now;
     save_account(r, lk, &a, now + keep);
+    /* After the entry: a reader that skips it must find nothing there. */
+    if (state_code && stats)
+        apr_atomic_set64(&stats->last_revoked, (apr_uint64_t)now);
 }
 
 void pal_session_store(request_rec *r, pal_lookup *lk,

@@ -1072,6 +1072,41 @@ static void test_memeq(void)
     ok(pal_memeq("a", "b", 0), "memeq: zero length is equal");
 }
 
+/* A prepared secret (a keyed HMAC context copied per call) must hash
+ * exactly as the slow path does, for keys, contexts and MACs. */
+static void test_prepared(void)
+{
+    pal_secret slow, fast;
+    unsigned char c1[PAL_HASH_LEN], c2[PAL_HASH_LEN];
+    const char *f[2] = { "realm", "ldap://h/dc=x" };
+    pal_neg_entry ne = { 1, 2, "bad password" };
+    unsigned char *d1, *d2;
+    apr_size_t n1, n2;
+    const char *k1, *k2;
+
+    pal_secret_random(&slow);
+    fast = slow;
+    ok(pal_secret_prepare(&fast) == 1 && fast.keyed != NULL,
+       "prepared secret: keyed context made");
+    pal_cache_context(&slow, f, 2, c1);
+    pal_cache_context(&fast, f, 2, c2);
+    ok(memcmp(c1, c2, PAL_HASH_LEN) == 0, "prepared secret: same context");
+    k1 = pal_cache_key(pool, &slow, PAL_KEY_NEGATIVE, c1, "alice", 5, "pw", 2);
+    k2 = pal_cache_key(pool, &fast, PAL_KEY_NEGATIVE, c2, "alice", 5, "pw", 2);
+    ok(streq(k1, k2), "prepared secret: same key");
+    n1 = pal_neg_encode(pool, &slow, k1, &ne, &d1);
+    n2 = pal_neg_encode(pool, &fast, k2, &ne, &d2);
+    ok(n1 == n2 && n1 > 0 && memcmp(d1, d2, n1) == 0,
+       "prepared secret: same sealed entry");
+    ok(pal_neg_decode(pool, &slow, k1, d2, n2, &ne)
+       && pal_neg_decode(pool, &fast, k1, d1, n1, &ne),
+       "prepared secret: each reads the other's entries");
+    k2 = pal_cache_key(pool, &fast, PAL_KEY_NEGATIVE, c2, "alice", 5, "pw", 2);
+    ok(streq(k1, k2), "prepared secret: reusable (the template is not used up)");
+    pal_secret_release(&fast);
+    ok(fast.keyed == NULL, "prepared secret: released");
+}
+
 int main(void)
 {
     static const char *const scope1[] = {"Proxy", "ldap://127.0.0.1/"};
@@ -1096,6 +1131,7 @@ int main(void)
     test_soft_lock();
     test_no_password();
     test_memeq();
+    test_prepared();
 
     printf("1..%d\n", tests_run);
     apr_pool_destroy(pool);
