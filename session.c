@@ -48,12 +48,18 @@ typedef struct {
     pal_secret secret;
 } pal_session_conf;
 
+/* shmcb needs a global mutex around every access; with one mutex for
+ * every thread of every child, the hit path queues on it. The memory is
+ * split into shards, each with its own mutex. */
+#define MAX_SHARDS 8
+#define MIN_SHARD_BYTES (4 * 1024 * 1024)
+
 /* What lives as long as the process: kept across graceful restarts. */
 typedef struct {
     const char *spec;            /* "name:args" it was made from */
-    ap_socache_instance_t *instance;
-    apr_global_mutex_t *mutex;   /* NULL for multi-process safe providers */
-    const char *mutex_file;
+    int nshards;
+    ap_socache_instance_t *instance[MAX_SHARDS];
+    apr_global_mutex_t *mutex[MAX_SHARDS]; /* NULL: multi-process safe */
     apr_shm_t *stats_shm;
     pal_secret random_secret;
 } pal_cache_state;
@@ -187,25 +193,41 @@ static const char *default_args(apr_pool_t *p, const pal_session_conf *c)
     return apr_psprintf(p, "(%d)", PAL_DEFAULT_SHMCB_BYTES);
 }
 
-static apr_status_t make_state(apr_pool_t *pp, apr_pool_t *ptemp,
-                               server_rec *s, const pal_session_conf *c,
-                               const char *spec, pal_cache_state **out)
+/* "path(bytes)" of shard i of n, or NULL when the size is too small to
+ * split. */
+static const char *shard_args(apr_pool_t *p, const char *args, int i, int n)
 {
-    pal_cache_state *st = apr_pcalloc(pp, sizeof(*st));
+    const char *open = args ? strrchr(args, '(') : NULL;
+    apr_int64_t size;
+
+    if (!open || args[strlen(args) - 1] != ')')
+        return NULL;
+    size = apr_atoi64(open + 1) / n;
+    if (size < MIN_SHARD_BYTES)
+        return NULL;
+    return apr_psprintf(p, "%s%s%s(%" APR_INT64_T_FMT ")",
+                        apr_pstrmemdup(p, args, (apr_size_t)(open - args)),
+                        open == args ? "" : "-", open == args ? ""
+                        : apr_itoa(p, i), size);
+}
+
+static apr_status_t make_shard(apr_pool_t *pp, apr_pool_t *ptemp,
+                               server_rec *s, pal_cache_state *st, int i,
+                               const char *args)
+{
     struct ap_socache_hints hints;
     const char *err;
     apr_status_t rv;
 
-    st->spec = apr_pstrdup(pp, spec);
-    err = provider->create(&st->instance, default_args(pp, c), ptemp, pp);
+    err = provider->create(&st->instance[i], args, ptemp, pp);
     if (err) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "PAL0011: ProxyAuthCache: "
                      "%s", err);
         return APR_EGENERAL;
     }
     if (provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE) {
-        rv = ap_global_mutex_create(&st->mutex, &st->mutex_file, MUTEX_TYPE,
-                                    NULL, s, pp, 0);
+        rv = ap_global_mutex_create(&st->mutex[i], NULL, MUTEX_TYPE,
+                                    apr_itoa(ptemp, i), s, pp, 0);
         if (rv != APR_SUCCESS)
             return rv;
     }
@@ -213,11 +235,33 @@ static apr_status_t make_state(apr_pool_t *pp, apr_pool_t *ptemp,
     hints.avg_id_len = 66;
     hints.avg_obj_size = 150;
     hints.expiry_interval = apr_time_from_sec(30);
-    rv = provider->init(st->instance, CACHE_NAMESPACE, &hints, s, pp);
-    if (rv != APR_SUCCESS) {
+    rv = provider->init(st->instance[i], apr_psprintf(ptemp, "%s%d",
+                        CACHE_NAMESPACE, i), &hints, s, pp);
+    if (rv != APR_SUCCESS)
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "PAL0012: cannot "
-                     "initialise the %s cache", spec);
-        return rv;
+                     "initialise the %s cache", st->spec);
+    return rv;
+}
+
+static apr_status_t make_state(apr_pool_t *pp, apr_pool_t *ptemp,
+                               server_rec *s, const pal_session_conf *c,
+                               const char *spec, pal_cache_state **out)
+{
+    pal_cache_state *st = apr_pcalloc(pp, sizeof(*st));
+    const char *args = default_args(pp, c);
+    apr_status_t rv;
+    int i;
+
+    st->spec = apr_pstrdup(pp, spec);
+    st->nshards = 1;
+    if ((provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE)
+        && shard_args(ptemp, args, 0, MAX_SHARDS))
+        st->nshards = MAX_SHARDS;
+    for (i = 0; i < st->nshards; i++) {
+        rv = make_shard(pp, ptemp, s, st, i, st->nshards > 1
+                        ? shard_args(pp, args, i, st->nshards) : args);
+        if (rv != APR_SUCCESS)
+            return rv;
     }
     rv = apr_shm_create(&st->stats_shm, sizeof(pal_stats), NULL, pp);
     if (rv != APR_SUCCESS)
@@ -282,11 +326,14 @@ int pal_session_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
 void pal_session_child_init(apr_pool_t *pchild, server_rec *s)
 {
     apr_status_t rv;
+    int i;
 
-    if (state && state->mutex) {
-        rv = apr_global_mutex_child_init(&state->mutex,
+    for (i = 0; state && i < state->nshards; i++) {
+        if (!state->mutex[i])
+            continue;
+        rv = apr_global_mutex_child_init(&state->mutex[i],
                                          apr_global_mutex_lockfile(
-                                             state->mutex), pchild);
+                                             state->mutex[i]), pchild);
         if (rv != APR_SUCCESS)
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "PAL0015: cannot "
                          "attach the cache mutex");
@@ -306,22 +353,32 @@ void pal_stat_inc(pal_stat which)
 /* socache access                                                       */
 /* ------------------------------------------------------------------ */
 
-static int cache_lock(request_rec *r)
+/* The shard comes from the id's third byte, a hex digit of the HMAC:
+ * independent of the first byte, which picks shmcb's subcache inside the
+ * shard. */
+static int shard_of(const char *id)
+{
+    int h = id[1] ? id[2] : 0;
+    int v = (h >= 'a') ? h - 'a' + 10 : h - '0';
+    return (v & 15) % state->nshards;
+}
+
+static int cache_lock(request_rec *r, int shard)
 {
     apr_status_t rv;
-    if (!state->mutex)
+    if (!state->mutex[shard])
         return 1;
-    rv = apr_global_mutex_lock(state->mutex);
+    rv = apr_global_mutex_lock(state->mutex[shard]);
     if (rv != APR_SUCCESS)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "PAL0501: cache lock "
                       "failed");
     return rv == APR_SUCCESS;
 }
 
-static void cache_unlock(void)
+static void cache_unlock(int shard)
 {
-    if (state->mutex)
-        apr_global_mutex_unlock(state->mutex);
+    if (state->mutex[shard])
+        apr_global_mutex_unlock(state->mutex[shard]);
 }
 
 #define MAX_VALUE 8192
@@ -330,16 +387,21 @@ static void cache_unlock(void)
 static int cache_get(request_rec *r, const char *id, unsigned char **data,
                      unsigned int *len)
 {
-    unsigned char *buf = apr_palloc(r->pool, MAX_VALUE);
+    unsigned char *buf;
     unsigned int n = MAX_VALUE;
     apr_status_t rv;
+    int sh;
 
-    if (!state || !id || !cache_lock(r))
+    if (!state || !id)
         return 0;
-    rv = provider->retrieve(state->instance, r->server,
+    sh = shard_of(id);
+    buf = apr_palloc(r->pool, MAX_VALUE);
+    if (!cache_lock(r, sh))
+        return 0;
+    rv = provider->retrieve(state->instance[sh], r->server,
                             (const unsigned char *)id,
                             (unsigned int)strlen(id), buf, &n, r->pool);
-    cache_unlock();
+    cache_unlock(sh);
     if (rv != APR_SUCCESS)
         return 0;
     *data = buf;
@@ -351,16 +413,20 @@ static void cache_put(request_rec *r, const char *id, apr_time_t expiry,
                       const unsigned char *data, apr_size_t len)
 {
     apr_status_t rv = APR_EGENERAL;
+    int sh;
 
     /* A NULL id or an empty encoding means the encoder refused the entry
      * (too large, OpenSSL failure): not caching is always safe. */
-    if (!state || !id || len == 0 || len > MAX_VALUE || !cache_lock(r))
+    if (!state || !id || len == 0 || len > MAX_VALUE)
         return;
-    rv = provider->store(state->instance, r->server,
+    sh = shard_of(id);
+    if (!cache_lock(r, sh))
+        return;
+    rv = provider->store(state->instance[sh], r->server,
                          (const unsigned char *)id, (unsigned int)strlen(id),
                          expiry, (unsigned char *)data, (unsigned int)len,
                          r->pool);
-    cache_unlock();
+    cache_unlock(sh);
     if (rv != APR_SUCCESS) {
         pal_stat_inc(PAL_STAT_STORE_FAIL);
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "PAL0502: cache store "
@@ -370,11 +436,17 @@ static void cache_put(request_rec *r, const char *id, apr_time_t expiry,
 
 static void cache_remove(request_rec *r, const char *id)
 {
-    if (!state || !id || !cache_lock(r))
+    int sh;
+
+    if (!state || !id)
         return;
-    provider->remove(state->instance, r->server, (const unsigned char *)id,
-                     (unsigned int)strlen(id), r->pool);
-    cache_unlock();
+    sh = shard_of(id);
+    if (!cache_lock(r, sh))
+        return;
+    provider->remove(state->instance[sh], r->server,
+                     (const unsigned char *)id, (unsigned int)strlen(id),
+                     r->pool);
+    cache_unlock(sh);
 }
 
 /* ------------------------------------------------------------------ */
@@ -984,7 +1056,8 @@ int pal_session_status(request_rec *r, int flags, pal_ldap_downtable *down)
     pal_ldap_downtable_each(down, print_server, &sc);
     if (!sc.plain)
         ap_rputs("</table>\n", r);
-    if (state && provider && provider->status && !sc.plain)
-        provider->status(state->instance, r, flags);
+    for (i = 0; state && provider && provider->status && !sc.plain
+                && i < state->nshards; i++)
+        provider->status(state->instance[i], r, flags);
     return OK;
 }
