@@ -740,7 +740,10 @@ EOC
         (my $text = $html) =~ s/<[^>]+>//g;
         my %g;
         $g{shm}      = $1 if $text =~ /shared memory:\s*(\d+) bytes/;
-        $g{entries}  = $1 if $text =~ /current entries:\s*(\d+)/;
+        # The module splits a large shmcb into shards, one status block each.
+        $g{shards}   = () = $text =~ /shared memory:\s*\d+ bytes/g;
+        $g{entries}  = 0;
+        $g{entries} += $1 while $text =~ /current entries:\s*(\d+)/g;
         $g{subcaches}= $1 if $text =~ /subcaches:\s*(\d+)/;
         $g{indexes}  = $1 if $text =~ /indexes per subcache:\s*(\d+)/;
         $g{idx_use}  = $1 if $text =~ /index usage:\s*(\d+)%/;
@@ -873,20 +876,22 @@ if (%mem) {
     if ($d->{shm} && $d->{subcaches} && $d->{indexes} && $mid) {
         my $by_data = int($geometry->($d) / $mid);
         $bound = $by_data < $d->{indexes} ? 'data area' : 'index slots';
-        $capacity = int(min($d->{indexes}, $by_data) * $d->{subcaches} / $eps);
+        $capacity = int(min($d->{indexes}, $by_data) * $d->{subcaches}
+                        * ($d->{shards} || 1) / $eps);
     }
     $mem{per_session} = defined $mid ? ($mid + $idx) * $eps : undef;
     $mem{capacity} = $capacity;
     $md .= sprintf "Shared memory of (e): %s sessions (one first login each) left %s shmcb entries (%.1f per session). "
         . "In a 1 MiB shmcb they filled %s%% of the data area and %s%% of the index slots: %s bytes of id + value per entry, "
         . "so about %s bytes of shared memory per session with shmcb's %d-byte index slot. "
-        . "The default cache is %s bytes (%s subcaches x %s index slots), bounded by its %s: about %s sessions%s "
+        . "The default cache is %s bytes (%s shards of %s subcaches x %s index slots), bounded by its %s: about %s sessions%s "
         . "(logins of 5 characters and 38-byte DNs here; longer DNs make larger entries).\n\n",
         $s->{sessions} // '?', $s->{entries} // '?', $eps,
         $s->{data_use} // '?', $s->{idx_use} // '?',
         defined $lo ? sprintf('%.0f-%.0f', $lo, $hi) : '?',
         defined $mem{per_session} ? sprintf('%.0f', $mem{per_session}) : '?', $idx,
-        $d->{shm} // '?', $d->{subcaches} // '?', $d->{indexes} // '?', $bound // '?',
+        $d->{shm} ? $d->{shm} * ($d->{shards} || 1) : '?', $d->{shards} || 1,
+        $d->{subcaches} // '?', $d->{indexes} // '?', $bound // '?',
         defined $capacity ? $capacity : '?',
         defined $capacity ? ($capacity >= 100000 ? ', so 100,000 fit' : ', so 100,000 do NOT fit') : '';
 }
