@@ -46,7 +46,7 @@ unit: t/unit/unit_basic t/unit/unit_cache
 
 # Needs clang with libFuzzer (Debian: libclang-rt-14-dev).
 .PHONY: fuzz
-fuzz: basic_auth.c t/unit/fuzz_basic.c include/pal_basic.h
+fuzz: basic_auth.c t/unit/fuzz_basic.c t/unit/fuzz_pool.h include/pal_basic.h
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(UNIT_CFLAGS) \
 	    -o t/unit/fuzz_basic basic_auth.c t/unit/fuzz_basic.c $(UNIT_LIBS) -ldl
 	./t/unit/fuzz_basic -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
@@ -78,7 +78,7 @@ t/unit/unit_cache: cache.c t/unit/unit_cache.c include/pal_cache.h
 # Needs clang with libFuzzer (Debian: libclang-rt-14-dev). Inputs up to 16 KiB
 # so the 4096-byte string limit is reachable.
 .PHONY: fuzz-cache
-fuzz-cache: cache.c t/unit/fuzz_cache.c include/pal_cache.h
+fuzz-cache: cache.c t/unit/fuzz_cache.c t/unit/fuzz_pool.h include/pal_cache.h
 	clang -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined $(UNIT_CFLAGS) \
 	    -o t/unit/fuzz_cache cache.c t/unit/fuzz_cache.c $(UNIT_LIBS) \

@@ -25,65 +25,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* ---- exact-size pool allocations for the pool of one run ---------------- */
-
-typedef void *(*palloc_fn)(apr_pool_t *, apr_size_t);
-
-static apr_pool_t *run_pool;
-static void **blocks;
-static size_t nblocks, cap_blocks;
-
-static void *real_palloc(apr_pool_t *p, apr_size_t size)
-{
-    static palloc_fn next;
-
-    if (next == NULL) {
-        void *sym = dlsym(RTLD_NEXT, "apr_palloc");
-
-        if (sym == NULL)
-            abort();
-        memcpy(&next, &sym, sizeof(next));
-    }
-    return next(p, size);
-}
-
-#undef apr_pcalloc
-void *apr_palloc(apr_pool_t *p, apr_size_t size);
-void *apr_pcalloc(apr_pool_t *p, apr_size_t size);
-
-void *apr_palloc(apr_pool_t *p, apr_size_t size)
-{
-    void *b;
-
-    if (p != run_pool || run_pool == NULL)
-        return real_palloc(p, size);
-    if (nblocks == cap_blocks) {
-        cap_blocks = cap_blocks ? cap_blocks * 2 : 256;
-        blocks = realloc(blocks, cap_blocks * sizeof(*blocks));
-        if (blocks == NULL)
-            abort();
-    }
-    b = malloc(size ? size : 1);
-    if (b == NULL)
-        abort();
-    blocks[nblocks++] = b;
-    return b;
-}
-
-void *apr_pcalloc(apr_pool_t *p, apr_size_t size)
-{
-    return memset(apr_palloc(p, size), 0, size);
-}
-
-static void free_blocks(void)
-{
-    while (nblocks > 0)
-        free(blocks[--nblocks]);
-}
-
-/* ---- helpers -------------------------------------------------------------- */
-
-#define CHECK(cond) do { if (!(cond)) abort(); } while (0)
+#include "fuzz_pool.h"
 
 static char *b64(apr_pool_t *p, const unsigned char *u, size_t len)
 {
