@@ -116,6 +116,19 @@ static int ascii_caseeq(const char *a, const char *b, apr_size_t len)
     return 1;
 }
 
+static int is_control(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
+int pal_has_control(const char *s)
+{
+    for (; *s; s++)
+        if (is_control((unsigned char)*s))
+            return 1;
+    return 0;
+}
+
 /* C1 controls (U+0080..U+009F) are control characters too: they must not
  * reach log lines or directory searches any more than C0 ones. */
 static int user_chars_ok(const unsigned char *u, apr_size_t len)
@@ -125,7 +138,7 @@ static int user_chars_ok(const unsigned char *u, apr_size_t len)
     if (is_ows((char)u[0]) || is_ows((char)u[len - 1]))
         return 0;
     for (i = 0; i < len; i++)
-        if (u[i] < 0x20 || u[i] == 0x7f)
+        if (is_control(u[i]))
             return 0;
     if (!pal_utf8_valid((const char *)u, len))
         return 0;
@@ -429,11 +442,6 @@ int pal_ad_subcode_is_account_state(const char *code)
     int i = ad_subcode_index(code);
 
     return i < 0 ? 0 : ad_subcodes[i].account_state;
-}
-
-static int is_control(unsigned char c)
-{
-    return c < 0x20 || c == 0x7f;
 }
 
 char *pal_quote_string(apr_pool_t *p, const char *s)

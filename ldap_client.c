@@ -510,10 +510,6 @@ void pal_ldap_downtable_stats(pal_ldap_downtable *t, pal_ldap_stats *out)
     out->connects = apr_atomic_read32(&t->connects);
 }
 
-void pal_ldap_registry_stats(pal_ldap_registry *reg, pal_ldap_stats *out)
-{
-    pal_ldap_downtable_stats(reg->down, out);
-}
 
 void pal_ldap_registry_close(pal_ldap_registry *reg)
 {

@@ -138,11 +138,6 @@ static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     return n;
 }
 
-static int flag_or(int v, int dflt)
-{
-    return v == UNSET ? dflt : v;
-}
-
 static const char *directive_at(cmd_parms *cmd)
 {
     return apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
@@ -634,14 +629,14 @@ static void fill_settings(const pal_dir_conf *c, pal_ldap_settings *s)
     s->bind_dn = c->bind_dn;
     s->bind_pw = c->bind_pw;
     s->bind_pw_len = c->bind_pw_len;
-    s->starttls = flag_or(c->starttls, 0);
+    s->starttls = pal_or_default(c->starttls, 0);
     s->ca_file = c->ca_file;
-    s->verify = flag_or(c->verify, 1);
-    s->referrals = flag_or(c->referrals, 0);
-    s->timeout = apr_time_from_sec(flag_or(c->timeout, PAL_DEFAULT_TIMEOUT));
-    s->pool_size = flag_or(c->pool_size, PAL_DEFAULT_POOL_SIZE);
+    s->verify = pal_or_default(c->verify, 1);
+    s->referrals = pal_or_default(c->referrals, 0);
+    s->timeout = apr_time_from_sec(pal_or_default(c->timeout, PAL_DEFAULT_TIMEOUT));
+    s->pool_size = pal_or_default(c->pool_size, PAL_DEFAULT_POOL_SIZE);
     s->group_attrs = c->group_attrs ? c->group_attrs : &dflt;
-    s->nested = flag_or(c->nested, 0);
+    s->nested = pal_or_default(c->nested, 0);
 }
 
 static apr_array_header_t *group_dns(apr_pool_t *p, const pal_dir_conf *c)
@@ -670,14 +665,6 @@ static void log_failure(request_rec *r, const char *user,
                   res->server ? res->server : "", res->server ? ")" : "");
 }
 
-static int has_ctrl(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return 1;
-    return 0;
-}
-
 /* Sets r->user and what the group provider and fixups read. `how` is the
  * proxyauth-result note: ldap, cache or connection. */
 static int accept_user(request_rec *r, const pal_dir_conf *c,
@@ -686,7 +673,7 @@ static int accept_user(request_rec *r, const pal_dir_conf *c,
     pal_req *rq = apr_pcalloc(r->pool, sizeof(*rq));
     /* The login value goes into logs and ProxyAuthForwardUser: a directory
      * value with control characters falls back to the validated input. */
-    const char *login = (lk->login && *lk->login && !has_ctrl(lk->login))
+    const char *login = (lk->login && *lk->login && !pal_has_control(lk->login))
                         ? lk->login : lk->user;
 
     rq->result = how;
@@ -698,7 +685,7 @@ static int accept_user(request_rec *r, const pal_dir_conf *c,
     apr_table_setn(r->notes, NOTE_RESULT, how);
     if (lk->dn && *lk->dn)
         apr_table_setn(r->notes, NOTE_DN, lk->dn);
-    if (flag_or(c->connection_auth, 0) && strcmp(how, "connection"))
+    if (pal_or_default(c->connection_auth, 0) && strcmp(how, "connection"))
         pal_session_connection_remember(r, lk);
     return OK;
 }
@@ -824,7 +811,7 @@ static int check_authn(request_rec *r)
         return DECLINED;
     hdr = single_header(r, &several);
     st = several ? PAL_CRED_BAD_BASE64 : pal_parse_basic(r->pool, hdr, &cred);
-    if (st == PAL_CRED_MISSING && flag_or(c->connection_auth, 0)
+    if (st == PAL_CRED_MISSING && pal_or_default(c->connection_auth, 0)
         && from_connection(r, c) == OK)
         return OK;
     if (st != PAL_CRED_OK) {
@@ -835,7 +822,7 @@ static int check_authn(request_rec *r)
                       : pal_cred_reason(st));
         return challenge(r, c);
     }
-    user = flag_or(c->strip_domain, 0)
+    user = pal_or_default(c->strip_domain, 0)
         ? pal_strip_domain(r->pool, cred.user,
                            !strcasecmp(c->url->attr, "userPrincipalName"))
         : cred.user;
@@ -961,7 +948,7 @@ static void warn_one(server_rec *s, const pal_dir_conf *c, const char *where,
                      "LDAP server's certificate is not checked; use this "
                      "only in a lab", where);
     if (c->enabled == 1 && c->url && !c->url->ldaps
-        && !flag_or(c->starttls, 0)
+        && !pal_or_default(c->starttls, 0)
         && strcmp(APR_ARRAY_IDX(c->url->servers, 0, pal_ldap_server).host,
                   "127.0.0.1"))
         ap_log_error(APLOG_MARK, flags | APLOG_INFO, 0, s, "PAL0005: "

@@ -465,11 +465,6 @@ static int checked(request_rec *r, const char *id, int decoded)
     return 0;
 }
 
-static int or_default(int v, int d)
-{
-    return v == UNSET ? d : v;
-}
-
 /* The directory context: every setting that changes who a user is. */
 static void context_of(const pal_dir_conf *c, unsigned char ctx[PAL_HASH_LEN],
                        apr_pool_t *p)
@@ -488,9 +483,9 @@ static void context_of(const pal_dir_conf *c, unsigned char ctx[PAL_HASH_LEN],
     f[0] = c->realm ? c->realm : "Proxy";
     f[1] = c->url ? c->url->text : "";
     f[2] = c->bind_dn;
-    f[3] = or_default(c->strip_domain, 0) ? "strip" : "nostrip";
+    f[3] = pal_or_default(c->strip_domain, 0) ? "strip" : "nostrip";
     f[4] = attrs;
-    f[5] = or_default(c->nested, 0) ? "nested" : "direct";
+    f[5] = pal_or_default(c->nested, 0) ? "nested" : "direct";
     pal_cache_context(secret, f, 6, ctx);
 }
 
@@ -503,10 +498,10 @@ void pal_session_prepare(request_rec *r, const pal_dir_conf *c,
     lk->user = user;
     lk->password = password;
     lk->password_len = password_len;
-    lk->w.idle = or_default(c->session_idle, PAL_DEFAULT_SESSION_IDLE);
-    lk->w.max = or_default(c->session_max, PAL_DEFAULT_SESSION_MAX);
-    lk->w.negative = or_default(c->negative_ttl, PAL_DEFAULT_NEGATIVE_TTL);
-    lk->w.max_bad = or_default(c->max_bad, PAL_DEFAULT_MAX_BAD);
+    lk->w.idle = pal_or_default(c->session_idle, PAL_DEFAULT_SESSION_IDLE);
+    lk->w.max = pal_or_default(c->session_max, PAL_DEFAULT_SESSION_MAX);
+    lk->w.negative = pal_or_default(c->negative_ttl, PAL_DEFAULT_NEGATIVE_TTL);
+    lk->w.max_bad = pal_or_default(c->max_bad, PAL_DEFAULT_MAX_BAD);
     if (!secret)
         return;
     context_of(c, lk->ctx, r->pool);

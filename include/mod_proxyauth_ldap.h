@@ -17,6 +17,12 @@ extern module AP_MODULE_DECLARE_DATA proxyauth_ldap_module;
 
 #define UNSET (-1)
 
+/* A per-directory number or flag that no scope set takes its default. */
+static APR_INLINE int pal_or_default(int v, int dflt)
+{
+    return v == UNSET ? dflt : v;
+}
+
 /* A group named on a `Require proxy-ldap-group` line. */
 typedef struct {
     const char *dn;    /* as configured: the base of the group search */

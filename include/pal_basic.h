@@ -61,6 +61,9 @@ pal_cred_status pal_parse_basic(apr_pool_t *p, const char *value,
 /** A short English reason for a pal_cred_status, for the error log. */
 const char *pal_cred_reason(pal_cred_status st);
 
+/** Non-zero when s holds a C0 control character or DEL. */
+int pal_has_control(const char *s);
+
 /** Non-zero when [s, s+len) is well-formed UTF-8 (no overlongs, no
  *  surrogates, nothing above U+10FFFF). */
 int pal_utf8_valid(const char *s, apr_size_t len);

@@ -140,7 +140,6 @@ apr_status_t pal_ldap_authenticate(pal_ldap_registry *reg,
 typedef struct {
     apr_uint64_t searches, binds, failures, timeouts, connects;
 } pal_ldap_stats;
-void pal_ldap_registry_stats(pal_ldap_registry *reg, pal_ldap_stats *out);
 void pal_ldap_downtable_stats(pal_ldap_downtable *t, pal_ldap_stats *out);
 
 /** Close every pooled connection (child exit). */
