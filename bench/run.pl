@@ -37,7 +37,7 @@ use warnings;
 
 use FindBin;
 use lib "$FindBin::Bin/../t/lib";
-use PALTest qw(slapd_start slapd_stop free_ports wait_for_port);
+use PALTest qw(slapd_start slapd_stop free_ports wait_for_port people_ldif);
 
 use Cwd qw(abs_path);
 use File::Copy qw(copy);
@@ -252,31 +252,7 @@ die "bench: --cold at most 150\n" if $opt{cold} > 150;
 
 # --- slapd ---------------------------------------------------------------------
 my $seed = "$tmp/seed.ldif";
-{
-    my $ldif = <<'EOL';
-dn: dc=example,dc=test
-objectClass: dcObject
-objectClass: organization
-dc: example
-o: Example Test
-
-dn: ou=people,dc=example,dc=test
-objectClass: organizationalUnit
-ou: people
-
-dn: cn=proxy-svc,dc=example,dc=test
-objectClass: organizationalRole
-objectClass: simpleSecurityObject
-cn: proxy-svc
-userPassword: svc-secret
-
-EOL
-    for my $u (@USERS) {
-        $ldif .= "dn: uid=$u,ou=people,dc=example,dc=test\nobjectClass: inetOrgPerson\n"
-               . "uid: $u\ncn: User $u\nsn: $u\nuserPassword: $PW{$u}\n\n";
-    }
-    spew($seed, $ldif, 0644);
-}
+spew($seed, people_ldif(%PW), 0644);
 # loglevel 256 (stats): one BIND line per bind, to count user binds by DN.
 $slapd = slapd_start(seed => $seed, tls => 0, loglevel => 256, timeout => 20);
 my $ldap_port = $slapd->{ldap_port};

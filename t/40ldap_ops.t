@@ -24,28 +24,7 @@ my $url    = "http://$origin/s/ld-ops/index.html";
 my $N      = 10;
 
 # The directory: the suffix, the service account and user01..user24.
-my $ldif = <<'EOL';
-dn: dc=example,dc=test
-objectClass: dcObject
-objectClass: organization
-dc: example
-o: Example Test
-
-dn: ou=people,dc=example,dc=test
-objectClass: organizationalUnit
-ou: people
-
-dn: cn=proxy-svc,dc=example,dc=test
-objectClass: organizationalRole
-objectClass: simpleSecurityObject
-cn: proxy-svc
-userPassword: svc-secret
-EOL
-for my $i (1 .. 24) {
-    my $u = sprintf 'user%02d', $i;
-    $ldif .= "\ndn: uid=$u,ou=people,dc=example,dc=test\nobjectClass: inetOrgPerson\n"
-           . "uid: $u\ncn: User $i\nsn: User\nuserPassword: $u-pw\n";
-}
+my $ldif = people_ldif(map { my $u = sprintf 'user%02d', $_; ($u => "$u-pw") } 1 .. 24);
 my $seed = File::Temp->new(SUFFIX => '.ldif');
 print {$seed} $ldif;
 close $seed;

@@ -50,6 +50,7 @@ use strict;
 use warnings;
 
 use Carp qw(croak);
+use PALTest ();
 use Fcntl qw(:flock O_RDWR O_CREAT);
 use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
@@ -97,20 +98,9 @@ my @live;       # handles to clean up at exit
 
 # ---------------------------------------------------------------------------
 
-sub _slurp {
-    my ($file) = @_;
-    open my $fh, '<', $file or return '';
-    local $/;
-    return scalar <$fh>;
-}
-
-sub _spew {
-    my ($file, $text, $mode) = @_;
-    open my $fh, '>', $file or croak "write $file: $!";
-    print {$fh} $text;
-    close $fh or croak "close $file: $!";
-    chmod $mode, $file if defined $mode;
-}
+# The file helpers are PALTest's.
+*_slurp = \&PALTest::_slurp;
+*_spew  = \&PALTest::_spew;
 
 sub _tail {
     my ($text, $n) = @_;
@@ -415,7 +405,6 @@ sub _make_cert {
     my ($ca, $ca_key) = ($ENV{PAL_CA_FILE}, undef);
     $ca_key = dirname($ca) . '/ca.key' if $ca;
     if (!$ca || !-r $ca || !-r $ca_key) {
-        require PALTest;
         my $pki = PALTest::make_pki("$tls/pki");
         ($ca, $ca_key) = @{$pki}{qw(ca ca_key)};
     }

@@ -49,7 +49,7 @@ use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
-    slapd_start slapd_stop slapd_restart slapd_pause slapd_resume
+    slapd_start slapd_stop slapd_restart slapd_pause slapd_resume people_ldif
     monitor_counts
     proxy_ua proxy_hostport proxy_request basic connect_tunnel origin_hostport
     blackhole_listener free_port free_ports wait_for_port
@@ -96,6 +96,35 @@ sub _spew {
     print {$fh} $text;
     close $fh or croak "close $file: $!";
     chmod $mode, $file if defined $mode;
+}
+
+# A minimal seed for slapd_start: the suffix, ou=people, the service
+# account and one inetOrgPerson per user => password pair (in key order).
+sub people_ldif {
+    my (%pw) = @_;
+    my $ldif = <<'EOL';
+dn: dc=example,dc=test
+objectClass: dcObject
+objectClass: organization
+dc: example
+o: Example Test
+
+dn: ou=people,dc=example,dc=test
+objectClass: organizationalUnit
+ou: people
+
+dn: cn=proxy-svc,dc=example,dc=test
+objectClass: organizationalRole
+objectClass: simpleSecurityObject
+cn: proxy-svc
+userPassword: svc-secret
+
+EOL
+    for my $u (sort keys %pw) {
+        $ldif .= "dn: uid=$u,ou=people,dc=example,dc=test\nobjectClass: inetOrgPerson\n"
+               . "uid: $u\ncn: User $u\nsn: $u\nuserPassword: $pw{$u}\n\n";
+    }
+    return $ldif;
 }
 
 sub _tail {
