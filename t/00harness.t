@@ -8,7 +8,7 @@ use PALTest;
 use Net::LDAP;
 use IO::Select;
 
-plan tests => 31;
+plan tests => 33;
 
 my $origin = origin_hostport();
 
@@ -22,6 +22,47 @@ my $origin = origin_hostport();
     like $r->decoded_content, qr/origin-ok/, 'origin serves origin-ok';
     my $s = $ua->get("http://$origin/small.txt");
     is length($s->content), 100, 'small.txt is 100 bytes';
+}
+
+# Files the children read at request time are read as nobody (httpd's User
+# when the suite runs as root): a checkout under a 0700 folder (root's home)
+# turns every request that touches them into a 403 (AH00035). The main
+# DocumentRoot is taken from the running config (apache2 -S: later
+# DocumentRoot lines win over Apache::Test's default); the other paths from
+# the suite's own t/conf/*.conf.in.
+{
+    my $v = Apache::Test::vars();
+    my $cmd = join ' ', map { "'$_'" } $v->{httpd}, '-d', $v->{serverroot},
+        '-f', $v->{t_conf_file}, qw(-D APACHE2 -D APACHE2_4 -S);
+    my $out = `$cmd 2>&1`;
+    my ($docroot) = $out =~ /^Main DocumentRoot: "(.*)"\s*$/m;
+    ok defined $docroot && !unreachable_for_children($docroot),
+       'main DocumentRoot (apache2 -S) is readable by the children\'s user'
+        or diag defined $docroot ? join("\n", unreachable_for_children($docroot))
+                                 : "no 'Main DocumentRoot' in the output of $cmd:\n$out";
+
+    my %paths;
+    for my $in (glob "$FindBin::Bin/conf/*.conf.in") {
+        (my $conf = $in) =~ s/\.in$//;
+        open my $fh, '<', $conf or next;
+        while (my $line = <$fh>) {
+            next if $line =~ /^\s*#/;
+            my $p;
+            if ($line =~ /^\s*(?:DocumentRoot|AuthUserFile|ProxyAuthLDAPCACertificate)\s+"?([^"\s]+)/i
+                || $line =~ /^\s*<Directory\s+"?([^">\s]+)/i
+                || $line =~ /^\s*Alias(?:Match)?\s+\S+\s+"?([^"\s]+)/i) {
+                $p = $1;
+            }
+            next unless defined $p;
+            $p =~ s/\$\{(\w+)\}/$ENV{$1} \/\/ ''/ge;
+            $p =~ s{/[^/]*\$.*}{};      # AliasMatch targets: up to the first $N
+            $paths{$p} = 1 if length $p;
+        }
+    }
+    my @bad = unreachable_for_children(sort keys %paths);
+    ok keys(%paths) && !@bad,
+       'paths in t/conf/*.conf (documents, password and CA files) readable by the children\'s user'
+        or diag join "\n", @bad ? @bad : 'no paths found';
 }
 
 # The proxy helpers, against a forward proxy of our own (a second httpd without

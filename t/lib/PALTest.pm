@@ -55,7 +55,7 @@ our @EXPORT = qw(
     blackhole_listener free_port free_ports wait_for_port
     redis_start redis_stop httpd_start httpd_stop main_httpd_pid httpd_configtest
     make_pki error_log_mark error_log_since
-    ldap_admin
+    ldap_admin unreachable_for_children
 );
 
 use constant SUFFIX     => 'dc=example,dc=test';
@@ -912,6 +912,66 @@ sub error_log_since {
     seek $fh, $off // 0, 0;
     local $/;
     return scalar(<$fh>) // '';
+}
+
+# ---------------------------------------------------------------------------
+# What httpd's children can read
+
+# unreachable_for_children(@paths) -> one "PATH: why" line per path that the
+# suite's httpd children could not read: every parent folder needs search
+# permission for their user, the path itself read permission (and search
+# permission when it is a folder). As root the children run as the User/Group
+# of the test config (nobody/nogroup), and the check runs as them (setpriv),
+# so owner, group and ACLs count as they do for httpd; as any other user the
+# children keep that user, and the check runs as it.
+sub unreachable_for_children {
+    my (@paths) = @_;
+    my @run_as;
+    if ($> == 0) {
+        my $v = eval { _vars() } || {};
+        my $user  = $v->{user}  || 'nobody';
+        my $group = $v->{group} || getgrgid((getpwnam($user))[3] // 65534) || 'nogroup';
+        @run_as = ('setpriv', "--reuid=$user", "--regid=$group", '--clear-groups', '--');
+    }
+    # Prints the first component that fails, for a diagnostic that names it.
+    my $script = <<'EOS';
+p=$1; shift
+for d do
+    [ -x "$d" ] || { echo "no search permission on $d"; exit 1; }
+done
+if [ -d "$p" ]; then
+    [ -r "$p" ] && [ -x "$p" ] || { echo "folder not readable/searchable"; exit 1; }
+else
+    [ -r "$p" ] || { echo "not readable"; exit 1; }
+fi
+EOS
+    my @bad;
+    for my $p (@paths) {
+        if (!defined $p || $p !~ m{^/}) {
+            push @bad, ($p // '(undef)') . ': not an absolute path';
+            next;
+        }
+        if (!-e $p) {
+            push @bad, "$p: does not exist";
+            next;
+        }
+        my @parents;
+        my $d = '';
+        my @parts = grep { length } split m{/}, $p;
+        pop @parts;
+        for (@parts) { $d .= "/$_"; push @parents, $d }
+        my $pid = open(my $fh, '-|') // croak "fork: $!";
+        if (!$pid) {
+            open STDERR, '>&', \*STDOUT;
+            exec @run_as, 'sh', '-c', $script, 'sh', $p, '/', @parents
+                or POSIX::_exit(127);
+        }
+        my $out = do { local $/; <$fh> } // '';
+        close $fh;
+        chomp $out;
+        push @bad, "$p: " . ($out || "check failed (status $?)") if $?;
+    }
+    return @bad;
 }
 
 1;
