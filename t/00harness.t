@@ -8,9 +8,17 @@ use PALTest;
 use Net::LDAP;
 use IO::Select;
 
-plan tests => 33;
+plan tests => 34;
 
 my $origin = origin_hostport();
+
+sub tail_of {
+    my ($file) = @_;
+    open my $fh, '<', $file or return "(no $file)\n";
+    my @l = <$fh>;
+    splice @l, 0, @l - 15 if @l > 15;
+    return join '', @l;
+}
 
 # The origin answers directly (no proxy).
 {
@@ -87,7 +95,9 @@ EOC
     my $body = do { local $/; <$sock> } // '';
     like $body, qr/origin-ok/, 'request through the tunnel';
     close $sock;    # an open client side keeps httpd's shutdown waiting ~10 s
-    httpd_stop($h);
+    my $status = httpd_stop($h);
+    is $status, 0, 'httpd_stop: httpd exits 0 (SIGTERM)'
+        or diag "httpd: $h->{status_text}; its error_log ends:\n" . tail_of($h->{error_log});
     ok !PALTest::wait_for_port($h->{port}, 0), 'httpd_stop: stopped';
 }
 

@@ -127,7 +127,7 @@ my $redis_so = $libexec ? "$libexec/mod_socache_redis.so" : '';
 plan skip_all => 'mod_socache_redis.so not found (apxs -q LIBEXECDIR)'
     unless $redis_so && -e $redis_so;
 
-plan tests => 63;
+plan tests => 64;
 
 my $t0 = time;
 my $origin = origin_hostport();
@@ -485,8 +485,13 @@ for my $u (qw(alice bob)) {
 }
 
 # ---------------------------------------------------------------------------
-for my $name (sort keys %px) {
-    httpd_stop($px{$name});
+{
+    my @bad;
+    for my $name (sort keys %px) {
+        my $status = httpd_stop($px{$name});
+        push @bad, "$name: $px{$name}{status_text}" if $status != 0;
+    }
+    is_deeply \@bad, [], 'farm proxies exit 0 on SIGTERM';
 }
 ok !(grep { PALTest::wait_for_port($px{$_}{port}, 0) } keys %px), 'farm proxies stopped';
 undef $rc;

@@ -507,7 +507,7 @@ if (!Test::More->builder->is_passing) {
     diag "last binds in samba's log:\n" . $tail->($dc->{log}, 20, qr/Auth: \[LDAP/);
 }
 
-httpd_stop($h);
+is httpd_stop($h), 0, 'the proxy exits 0 on SIGTERM' or diag "httpd: $h->{status_text}";
 PALSamba::stop($dc);
 ok !grep({ /\bpal-ad-$dc->{slot}\b/ } `ip netns list 2>/dev/null`), 'teardown: the namespace is gone';
 diag sprintf 't/96ad.t: %.0f s in all (DC ready after %.1f s)', time - $T0, $ready;

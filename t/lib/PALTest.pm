@@ -25,6 +25,8 @@ package PALTest;
 #   PAL_REDIS_PORT      a redis-server for the run (when redis-server is installed)
 #   PAL_SLAPD_DIR       the fixture slapd's folder (do not stop that instance)
 #   PAL_MPM             event | worker | prefork
+#   PAL_TIMEOUT_SCALE   factor for httpd start/stop waits (make test-valgrind)
+#   PAL_HTTPD_PREFIX    words t/bin/httpd puts before apache2 (sanitizer targets)
 #
 # Directory data: t/fixtures/seed.ldif (users, passwords and groups are listed at
 # its top); root DN cn=admin,dc=example,dc=test / admin-secret (ldap_admin()).
@@ -53,7 +55,8 @@ our @EXPORT = qw(
     monitor_counts
     proxy_ua proxy_hostport proxy_request basic connect_tunnel origin_hostport
     blackhole_listener free_port free_ports wait_for_port
-    redis_start redis_stop httpd_start httpd_stop main_httpd_pid httpd_configtest
+    redis_start redis_stop httpd_start httpd_stop httpd_stop_signal main_httpd_pid
+    httpd_configtest exit_status exit_status_text
     make_pki error_log_mark error_log_since
     ldap_admin unreachable_for_children
 );
@@ -641,20 +644,51 @@ sub _await {
     }
 }
 
+# _stop_pid($pid, $timeout, $signal = 'TERM') -> the raw wait status of $pid
+# (SIGKILL after $timeout s), or -1 when it was not a child any more.
 sub _stop_pid {
-    my ($pid, $timeout) = @_;
-    return unless $pid;
-    kill 'TERM', $pid;
+    my ($pid, $timeout, $sig) = @_;
+    return -1 unless $pid;
+    kill $sig // 'TERM', $pid;
     kill 'CONT', $pid;
     my $deadline = time + ($timeout // 10);
     while (time < $deadline) {
         my $r = waitpid $pid, WNOHANG;
-        return 1 if $r == $pid || $r == -1;
+        return $? if $r == $pid;
+        return -1 if $r == -1;
         sleep 0.02;
     }
     kill 'KILL', $pid;
-    waitpid $pid, 0;
-    return 1;
+    return waitpid($pid, 0) == $pid ? $? : -1;
+}
+
+# timeout_scale() -> PAL_TIMEOUT_SCALE (default 1): start and stop waits for
+# httpd are multiplied by it (valgrind makes httpd several times slower);
+# what a test asserts about timing is not.
+sub timeout_scale {
+    my $f = $ENV{PAL_TIMEOUT_SCALE} // 1;
+    return $f =~ /^\d+(?:\.\d+)?$/ && $f >= 1 ? $f : 1;
+}
+
+# exit_status($raw) -> the shell's convention for a raw wait status: the exit
+# code, or 128 + the signal number (139 for SIGSEGV); -1 stays -1.
+# exit_status_text($raw) -> e.g. "exit 0", "killed by signal 11 (SIGSEGV)".
+sub exit_status {
+    my ($st) = @_;
+    return -1 if !defined $st || $st < 0;
+    return $st & 127 ? 128 + ($st & 127) : $st >> 8;
+}
+
+sub exit_status_text {
+    my ($st) = @_;
+    return 'not a child process (no status)' if !defined $st || $st < 0;
+    if (my $sig = $st & 127) {
+        require Config;
+        my @names = split ' ', $Config::Config{sig_name};
+        return sprintf 'killed by signal %d (SIG%s%s)', $sig, $names[$sig] // '?',
+            $st & 128 ? ', core dumped' : '';
+    }
+    return 'exit ' . ($st >> 8);
 }
 
 my %others;    # pid => handle: redis and httpd instances of this process
@@ -683,7 +717,8 @@ sub redis_stop {
 }
 
 # httpd_start(conf => TEXT, %opts) -> handle { pid, port, dir, conf, error_log }
-# A second httpd (apache2 -DFOREGROUND, a child of the test) with the suite's
+# A second httpd (apache2 -DFOREGROUND, a child of the test: httpd_stop gets
+# its exit status; started through t/bin/httpd, so PAL_HTTPD_PREFIX applies) with the suite's
 # LoadModule lines (t/conf/pal_base.conf: MPM, mod_proxy*, mod_proxyauth_ldap, ...),
 # "Listen 127.0.0.1:PORT", its own ServerRoot/PidFile/ErrorLog (LogLevel info)
 # and then TEXT, in which @PORT@ and @DIR@ are replaced. Options: port (default
@@ -715,7 +750,7 @@ Listen 127.0.0.1:$port
 EOC
     my $httpd = eval { _vars()->{httpd} } || '/usr/sbin/apache2';
     $h->{pid} = _spawn("$dir/stderr.log", $httpd, '-DFOREGROUND', '-f', $h->{conf});
-    _await($h->{pid}, $port, $o{timeout} // 10, 'httpd',
+    _await($h->{pid}, $port, ($o{timeout} // 10) * timeout_scale(), 'httpd',
            -s $h->{error_log} ? $h->{error_log} : "$dir/stderr.log");
     $others{$h->{pid}} = $h;
     return $h;
@@ -750,13 +785,26 @@ EOC
     return ($rc & 127 ? 128 + ($rc & 127) : $rc >> 8, $out);
 }
 
-# httpd_stop($handle): SIGTERM, wait (up to 10 s), SIGKILL.
+# httpd_stop($handle, %opts) -> exit status of httpd's parent process: SIGTERM,
+# wait (timeout => s, default 10), then SIGKILL. The status follows the shell
+# (exit_status): 0 for a clean stop, 139 for a SIGSEGV, 137 when it had to be
+# killed; -1 when there was nothing to stop. $handle->{status} keeps the raw
+# wait status, $handle->{status_text} says it in words (for diag).
+# httpd_stop_signal($handle, $signal, %opts): the same with another signal,
+# e.g. WINCH (graceful-stop: httpd waits for requests in progress).
 sub httpd_stop {
-    my ($h) = @_;
-    my $pid = delete $h->{pid} or return;
-    _stop_pid($pid, 10);
+    my ($h, %o) = @_;
+    return httpd_stop_signal($h, 'TERM', %o);
+}
+
+sub httpd_stop_signal {
+    my ($h, $sig, %o) = @_;
+    my $pid = delete $h->{pid} or return -1;
+    my $st = _stop_pid($pid, ($o{timeout} // 10) * timeout_scale(), $sig);
     delete $others{$pid};
-    return 1;
+    $h->{status} = $st;
+    $h->{status_text} = exit_status_text($st);
+    return exit_status($st);
 }
 
 # main_httpd_pid() -> pid of the suite's httpd (t/logs/httpd.pid); e.g.
