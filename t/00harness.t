@@ -95,8 +95,8 @@ EOC
     my $body = do { local $/; <$sock> } // '';
     like $body, qr/origin-ok/, 'request through the tunnel';
     close $sock;    # an open client side keeps httpd's shutdown waiting ~10 s
-    my $status = httpd_stop($h);
-    is $status, 0, 'httpd_stop: httpd exits 0 (SIGTERM)'
+    my $exit = httpd_stop($h);
+    is $exit, 0, 'httpd_stop: httpd exits 0 (SIGTERM)'
         or diag "httpd: $h->{status_text}; its error_log ends:\n" . tail_of($h->{error_log});
     ok !PALTest::wait_for_port($h->{port}, 0), 'httpd_stop: stopped';
 }
