@@ -3,6 +3,9 @@
 #   make install    apxs -i (as root)
 #   make demo       a working authenticating proxy on 127.0.0.1:3128
 #   make test       the whole test suite (MPM=event|worker|prefork)
+#   make test-asan  the suite against an ASan+UBSan build (build/asan/)
+#   make test-tsan  the suite against a ThreadSanitizer build (build/tsan/)
+#   make test-valgrind  the suite with every httpd under valgrind memcheck
 APXS    ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
 MODULE  := mod_proxyauth_ldap
 SRCS    := mod_proxyauth_ldap.c session.c ldap_client.c basic_auth.c cache.c
@@ -29,7 +32,7 @@ install: all
 	$(APXS) -i -n proxyauth_ldap $(MODULE).la
 
 clean:
-	rm -rf .libs *.la *.lo *.slo *.o t/unit/*.o t/unit/unit_basic
+	rm -rf build .libs *.la *.lo *.slo *.o t/unit/*.o t/unit/unit_basic
 	rm -rf t/logs t/state t/conf/*.conf t/conf/mime.types t/conf/apache_test_config.pm t/htdocs/index.html t/TEST
 
 # Unit tests and fuzzer for basic_auth.c: APR only, no httpd or LDAP needed.
@@ -103,3 +106,62 @@ bench:
 	@sh t/deps.sh bench
 	@$(MAKE) --no-print-directory all
 	perl bench/run.pl $(if $(filter-out 0,$(QUICK)),--quick) $(if $(filter-out 0,$(PUBLISH)),--publish) $(BENCH_ARGS)
+
+# ---------------------------------------------------------------------------
+# The suite under sanitizers and valgrind (t/bin/sanitized-suite runs it and
+# fails on the suite's result or on any report; suppressions in
+# t/sanitizers/). Sanitizer builds live in build/NAME/, apart from .libs/:
+# apxs puts objects next to the sources, so each build folder has links to
+# them. t/bin/httpd starts apache2 behind PAL_HTTPD_PREFIX (the sanitizer's
+# runtime in LD_PRELOAD: apache2 itself is not instrumented), PAL_MODULE
+# points t/TEST at the build.
+#   make test-asan TEST_ARGS="t/00harness.t t/90cache.t"    a few files
+ASAN_CFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
+              -fno-sanitize-recover=undefined -O1 -g
+TSAN_CFLAGS = -fsanitize=thread -fno-omit-frame-pointer -O1 -g
+SAN_SUITE   = t/bin/sanitized-suite
+comma := ,
+
+build/asan/.libs/$(MODULE).so: SAN_CFLAGS = $(ASAN_CFLAGS)
+build/tsan/.libs/$(MODULE).so: SAN_CFLAGS = $(TSAN_CFLAGS)
+build/%/.libs/$(MODULE).so: $(SRCS) $(HDRS) | deps-build
+	@mkdir -p build/$*
+	cd build/$* && for f in $(SRCS); do ln -sf ../../$$f $$f; done && \
+	$(APXS) -c -o $(MODULE).la -I../../include $(WARN) \
+	    $(addprefix -Wc$(comma),$(SAN_CFLAGS)) -Wl,$(firstword $(SAN_CFLAGS)) \
+	    $(SRCS) $(LIBS)
+
+# The unit tests of basic_auth.c and cache.c, built with the same flags.
+build/asan/unit_%: SAN_CFLAGS = $(ASAN_CFLAGS)
+build/tsan/unit_%: SAN_CFLAGS = $(TSAN_CFLAGS)
+build/%/unit_basic: basic_auth.c t/unit/unit_basic.c include/pal_basic.h
+	@mkdir -p build/$*
+	cc $(UNIT_CFLAGS) $(SAN_CFLAGS) -o $@ basic_auth.c t/unit/unit_basic.c $(UNIT_LIBS)
+build/%/unit_cache: cache.c t/unit/unit_cache.c include/pal_cache.h
+	@mkdir -p build/$*
+	cc $(UNIT_CFLAGS) $(SAN_CFLAGS) -o $@ cache.c t/unit/unit_cache.c $(UNIT_LIBS) -lcrypto
+
+# LeakSanitizer's check at exit, with APR's mmap'd pool memory as roots
+# (see the file); preloaded after libasan.
+build/asan/lsan_pool_roots.so: t/sanitizers/lsan_pool_roots.c
+	@mkdir -p build/asan
+	cc -shared -fPIC -O1 -Wall -Wextra -o $@ t/sanitizers/lsan_pool_roots.c
+
+.PHONY: test-asan test-tsan test-valgrind san-prep
+san-prep: all
+	@sh t/deps.sh test
+	@$(MAKE) --no-print-directory t/unit/unit_basic t/unit/unit_cache t/TEST
+
+test-asan: san-prep build/asan/.libs/$(MODULE).so build/asan/unit_basic build/asan/unit_cache \
+           build/asan/lsan_pool_roots.so
+	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/asan/unit_basic
+	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/asan/unit_cache
+	PAL_MPM=$(MPM) sh $(SAN_SUITE) asan $(TEST_ARGS)
+
+test-tsan: san-prep build/tsan/.libs/$(MODULE).so build/tsan/unit_basic build/tsan/unit_cache
+	TSAN_OPTIONS=halt_on_error=1 ./build/tsan/unit_basic
+	TSAN_OPTIONS=halt_on_error=1 ./build/tsan/unit_cache
+	sh $(SAN_SUITE) tsan $(TEST_ARGS)
+
+test-valgrind: san-prep
+	PAL_MPM=$(MPM) sh $(SAN_SUITE) valgrind $(TEST_ARGS)
