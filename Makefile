@@ -43,7 +43,9 @@ FUZZ_SECONDS ?= 60
 t/unit/unit_basic: basic_auth.c t/unit/unit_basic.c include/pal_basic.h
 	cc $(UNIT_CFLAGS) -o $@ basic_auth.c t/unit/unit_basic.c $(UNIT_LIBS)
 
-unit: t/unit/unit_basic t/unit/unit_cache
+UNIT_BINS = t/unit/unit_basic t/unit/unit_cache
+
+unit: $(UNIT_BINS)
 	./t/unit/unit_basic
 	./t/unit/unit_cache
 
@@ -66,7 +68,7 @@ t/TEST: t/TEST.PL
 
 test: all
 	@sh t/deps.sh test
-	@$(MAKE) --no-print-directory t/unit/unit_basic t/unit/unit_cache
+	@$(MAKE) --no-print-directory $(UNIT_BINS)
 	@$(MAKE) --no-print-directory t/TEST
 	PAL_MPM=$(MPM) perl t/TEST $(TEST_ARGS)
 
@@ -110,36 +112,35 @@ bench:
 # ---------------------------------------------------------------------------
 # The suite under sanitizers and valgrind (t/bin/sanitized-suite runs it and
 # fails on the suite's result or on any report; suppressions in
-# t/sanitizers/). Sanitizer builds live in build/NAME/, apart from .libs/:
-# apxs puts objects next to the sources, so each build folder has links to
-# them. t/bin/httpd starts apache2 behind PAL_HTTPD_PREFIX (the sanitizer's
-# runtime in LD_PRELOAD: apache2 itself is not instrumented), PAL_MODULE
-# points t/TEST at the build.
+# t/sanitizers/). t/bin/httpd starts apache2 behind PAL_HTTPD_PREFIX (the
+# sanitizer's runtime in LD_PRELOAD: apache2 itself is not instrumented);
+# PAL_MODULE points t/TEST at the sanitizer build.
 #   make test-asan TEST_ARGS="t/00harness.t t/90cache.t"    a few files
+#
+# Sanitizer builds live in build/NAME/, apart from .libs/ and t/unit/: a
+# folder of links to the sources (apxs puts objects next to them), where this
+# Makefile's own rules for the module and the unit tests run again with the
+# sanitizer's flags.
 ASAN_CFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=undefined -O1 -g
 TSAN_CFLAGS = -fsanitize=thread -fno-omit-frame-pointer -O1 -g
 SAN_SUITE   = t/bin/sanitized-suite
 comma := ,
 
-build/asan/.libs/$(MODULE).so: SAN_CFLAGS = $(ASAN_CFLAGS)
-build/tsan/.libs/$(MODULE).so: SAN_CFLAGS = $(TSAN_CFLAGS)
-build/%/.libs/$(MODULE).so: $(SRCS) $(HDRS) | deps-build
-	@mkdir -p build/$*
-	cd build/$* && for f in $(SRCS); do ln -sf ../../$$f $$f; done && \
-	$(APXS) -c -o $(MODULE).la -I../../include $(WARN) \
-	    $(addprefix -Wc$(comma),$(SAN_CFLAGS)) -Wl,$(firstword $(SAN_CFLAGS)) \
-	    $(SRCS) $(LIBS)
-
-# The unit tests of basic_auth.c and cache.c, built with the same flags.
-build/asan/unit_%: SAN_CFLAGS = $(ASAN_CFLAGS)
-build/tsan/unit_%: SAN_CFLAGS = $(TSAN_CFLAGS)
-build/%/unit_basic: basic_auth.c t/unit/unit_basic.c include/pal_basic.h
-	@mkdir -p build/$*
-	cc $(UNIT_CFLAGS) $(SAN_CFLAGS) -o $@ basic_auth.c t/unit/unit_basic.c $(UNIT_LIBS)
-build/%/unit_cache: cache.c t/unit/unit_cache.c include/pal_cache.h
-	@mkdir -p build/$*
-	cc $(UNIT_CFLAGS) $(SAN_CFLAGS) -o $@ cache.c t/unit/unit_cache.c $(UNIT_LIBS) -lcrypto
+# $(call san_build,NAME,FLAGS): the module and the unit tests in build/NAME/.
+define san_build
+	@mkdir -p build/$(1)/t/unit
+	@for f in *.c Makefile; do ln -sf ../../$$f build/$(1)/$$f; done
+	@ln -sfn ../../include build/$(1)/include
+	@ln -sf ../../../t/deps.sh build/$(1)/t/deps.sh
+	@for f in t/unit/*.c t/unit/*.h; do \
+	    [ -e "$$f" ] && ln -sf ../../../../$$f build/$(1)/$$f; done; true
+	$(MAKE) -C build/$(1) --no-print-directory \
+	    CFLAGS_EXTRA="$(addprefix -Wc$(comma),$(2))" \
+	    LDFLAGS_EXTRA="-Wl,$(firstword $(2))" .libs/$(MODULE).so
+	$(MAKE) -C build/$(1) --no-print-directory \
+	    UNIT_CFLAGS="$(UNIT_CFLAGS) $(2)" $(UNIT_BINS)
+endef
 
 # LeakSanitizer's check at exit, with APR's mmap'd pool memory as roots
 # (see the file); preloaded after libasan.
@@ -147,20 +148,28 @@ build/asan/lsan_pool_roots.so: t/sanitizers/lsan_pool_roots.c
 	@mkdir -p build/asan
 	cc -shared -fPIC -O1 -Wall -Wextra -o $@ t/sanitizers/lsan_pool_roots.c
 
-.PHONY: test-asan test-tsan test-valgrind san-prep
+.PHONY: test-asan test-tsan test-valgrind san-prep build-asan build-tsan
 san-prep: all
 	@sh t/deps.sh test
-	@$(MAKE) --no-print-directory t/unit/unit_basic t/unit/unit_cache t/TEST
+	@$(MAKE) --no-print-directory $(UNIT_BINS) t/TEST
 
-test-asan: san-prep build/asan/.libs/$(MODULE).so build/asan/unit_basic build/asan/unit_cache \
-           build/asan/lsan_pool_roots.so
-	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/asan/unit_basic
-	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/asan/unit_cache
+build-asan: build/asan/lsan_pool_roots.so
+	$(call san_build,asan,$(ASAN_CFLAGS))
+
+build-tsan:
+	$(call san_build,tsan,$(TSAN_CFLAGS))
+
+test-asan: san-prep build-asan
+	@for b in $(UNIT_BINS); do echo "./build/asan/$$b"; \
+	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    ./build/asan/$$b >build/asan/$$b.out 2>&1 \
+	    || { cat build/asan/$$b.out; exit 1; }; done
 	PAL_MPM=$(MPM) sh $(SAN_SUITE) asan $(TEST_ARGS)
 
-test-tsan: san-prep build/tsan/.libs/$(MODULE).so build/tsan/unit_basic build/tsan/unit_cache
-	TSAN_OPTIONS=halt_on_error=1 ./build/tsan/unit_basic
-	TSAN_OPTIONS=halt_on_error=1 ./build/tsan/unit_cache
+test-tsan: san-prep build-tsan
+	@for b in $(UNIT_BINS); do echo "./build/tsan/$$b"; \
+	    TSAN_OPTIONS=halt_on_error=1 ./build/tsan/$$b >build/tsan/$$b.out 2>&1 \
+	    || { cat build/tsan/$$b.out; exit 1; }; done
 	sh $(SAN_SUITE) tsan $(TEST_ARGS)
 
 test-valgrind: san-prep
