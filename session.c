@@ -10,6 +10,7 @@
  * the socache modules.
  */
 #include <string.h>
+#include <dlfcn.h>
 
 #include "httpd.h"
 #include "http_config.h"
@@ -57,6 +58,9 @@ typedef struct {
 /* What lives as long as the process: kept across graceful restarts. */
 typedef struct {
     const char *spec;            /* "name:args" it was made from */
+    /* The provider that made the instances: only its functions may touch
+     * them, even when a graceful restart names another provider. */
+    const ap_socache_provider_t *provider;
     int nshards;
     ap_socache_instance_t *instance[MAX_SHARDS];
     apr_global_mutex_t *mutex[MAX_SHARDS]; /* NULL: multi-process safe */
@@ -74,7 +78,6 @@ typedef struct {
 
 /* Set in post_config (parent) and child_init, read-only afterwards. */
 static pal_cache_state *state;
-static const ap_socache_provider_t *provider;
 static const pal_secret *secret;
 static pal_stats *stats;
 static server_rec *main_server;
@@ -215,6 +218,7 @@ static apr_status_t make_shard(apr_pool_t *pp, apr_pool_t *ptemp,
                                server_rec *s, pal_cache_state *st, int i,
                                const char *args)
 {
+    const ap_socache_provider_t *provider = st->provider;
     struct ap_socache_hints hints;
     const char *err;
     apr_status_t rv;
@@ -243,8 +247,31 @@ static apr_status_t make_shard(apr_pool_t *pp, apr_pool_t *ptemp,
     return rv;
 }
 
+/* The instances live in the process pool, across restarts, and a provider
+ * may register cleanups there (mod_socache_shmcb does: it destroys its
+ * shared memory). mod_so unloads every module at each restart and at exit,
+ * before the process pool's cleanups run, so the provider's code must stay
+ * mapped as long as its instances: keep its shared object loaded for the
+ * life of the process. */
+static void pin_provider_code(const ap_socache_provider_t *prov,
+                              server_rec *s)
+{
+    Dl_info info;
+
+    if (!dladdr((void *)prov->create, &info) || !info.dli_fname)
+        return;
+    if (dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
+        return;
+    /* Only the main program itself cannot be opened by name; it is never
+     * unloaded anyway. */
+    ap_log_error(APLOG_MARK, strstr(info.dli_fname, ".so") ? APLOG_WARNING
+                 : APLOG_DEBUG, 0, s, "PAL0016: cannot keep %s loaded for "
+                 "the cache's lifetime: %s", info.dli_fname, dlerror());
+}
+
 static apr_status_t make_state(apr_pool_t *pp, apr_pool_t *ptemp,
                                server_rec *s, const pal_session_conf *c,
+                               const ap_socache_provider_t *provider,
                                const char *spec, pal_cache_state **out)
 {
     pal_cache_state *st = apr_pcalloc(pp, sizeof(*st));
@@ -252,6 +279,8 @@ static apr_status_t make_state(apr_pool_t *pp, apr_pool_t *ptemp,
     apr_status_t rv;
     int i;
 
+    pin_provider_code(provider, s);
+    st->provider = provider;
     st->spec = apr_pstrdup(pp, spec);
     st->nshards = 1;
     if ((provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE)
@@ -289,6 +318,7 @@ int pal_session_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
     const char *spec = apr_pstrcat(ptemp, name, ":",
                                    c->provider_args ? c->provider_args : "",
                                    NULL);
+    const ap_socache_provider_t *provider;
     pal_cache_state *old = NULL;
     (void)pconf;
 
@@ -307,7 +337,8 @@ int pal_session_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                      "changed; the new cache applies at the next full "
                      "restart");
     if (!old) {
-        if (make_state(pp, ptemp, s, c, spec, &old) != APR_SUCCESS)
+        if (make_state(pp, ptemp, s, c, provider, spec, &old)
+            != APR_SUCCESS)
             return HTTP_INTERNAL_SERVER_ERROR;
         apr_pool_userdata_set(old, KEY_STATE, apr_pool_cleanup_null, pp);
     }
@@ -398,7 +429,7 @@ static int cache_get(request_rec *r, const char *id, unsigned char **data,
     buf = apr_palloc(r->pool, MAX_VALUE);
     if (!cache_lock(r, sh))
         return 0;
-    rv = provider->retrieve(state->instance[sh], r->server,
+    rv = state->provider->retrieve(state->instance[sh], r->server,
                             (const unsigned char *)id,
                             (unsigned int)strlen(id), buf, &n, r->pool);
     cache_unlock(sh);
@@ -422,7 +453,7 @@ static void cache_put(request_rec *r, const char *id, apr_time_t expiry,
     sh = shard_of(id);
     if (!cache_lock(r, sh))
         return;
-    rv = provider->store(state->instance[sh], r->server,
+    rv = state->provider->store(state->instance[sh], r->server,
                          (const unsigned char *)id, (unsigned int)strlen(id),
                          expiry, (unsigned char *)data, (unsigned int)len,
                          r->pool);
@@ -443,7 +474,7 @@ static void cache_remove(request_rec *r, const char *id)
     sh = shard_of(id);
     if (!cache_lock(r, sh))
         return;
-    provider->remove(state->instance[sh], r->server,
+    state->provider->remove(state->instance[sh], r->server,
                      (const unsigned char *)id, (unsigned int)strlen(id),
                      r->pool);
     cache_unlock(sh);
@@ -1051,8 +1082,8 @@ int pal_session_status(request_rec *r, int flags, pal_ldap_downtable *down)
     pal_ldap_downtable_each(down, print_server, &sc);
     if (!sc.plain)
         ap_rputs("</table>\n", r);
-    for (i = 0; state && provider && provider->status && !sc.plain
+    for (i = 0; state && state->provider->status && !sc.plain
                 && i < state->nshards; i++)
-        provider->status(state->instance[i], r, flags);
+        state->provider->status(state->instance[i], r, flags);
     return OK;
 }
