@@ -15,9 +15,11 @@ build_pkgs="apache2-bin apache2-dev libldap-dev libssl-dev gcc make libc6-dev"
 # throwaway domain, `ip netns` gives the DC a network namespace of its own,
 # ldb-tools read and write its database, samba-tool needs /usr/bin/python3.
 samba_pkgs="samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind ldb-tools smbclient krb5-user iproute2 python3"
+# curl: the client of t/65https_proxy.t, which talks TLS to the proxy itself
+# (--proxy https://...).
 case "$mode" in
 build) pkgs=$build_pkgs ;;
-test)  pkgs="$build_pkgs libapache2-mod-perl2 libwww-perl libnet-ldap-perl slapd ldap-utils openssl redis-server procps $samba_pkgs" ;;
+test)  pkgs="$build_pkgs libapache2-mod-perl2 libwww-perl libnet-ldap-perl slapd ldap-utils openssl redis-server procps curl $samba_pkgs" ;;
 demo)  pkgs="$build_pkgs slapd ldap-utils openssl curl" ;;
 # bench/run.pl (make bench): the competitors and the load generator.
 bench) pkgs="$build_pkgs slapd ldap-utils wrk squid gnuplot-nox procps" ;;
