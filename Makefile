@@ -5,7 +5,9 @@
 #   make test       the whole test suite (MPM=event|worker|prefork)
 APXS    ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
 MODULE  := mod_proxyauth_ldap
-SRCS    := mod_proxyauth_ldap.c session.c ldap_client.c basic_auth.c cache.c
+SRCS    := mod_proxyauth_ldap.c config.c basic.c ldap_strings.c ad_codes.c \
+           entry.c cache.c bind_gate.c softlock.c flight.c conn_identity.c \
+           status.c process.c ldap_client.c ldap_url.c ldap_servers.c
 HDRS    := $(wildcard include/*.h)
 WARN    := -Wc,-Wall -Wc,-Wextra -Wc,-Werror=implicit-function-declaration
 CFLAGS_EXTRA ?=
@@ -32,23 +34,29 @@ clean:
 	rm -rf .libs *.la *.lo *.slo *.o t/unit/*.o t/unit/unit_basic
 	rm -rf t/logs t/state t/conf/*.conf t/conf/mime.types t/conf/apache_test_config.pm t/htdocs/index.html t/TEST
 
-# Unit tests and fuzzer for basic_auth.c: APR only, no httpd or LDAP needed.
+# Unit tests and fuzzers of the parts that need no httpd: APR (and
+# libcrypto) only.
 UNIT_CFLAGS = $(shell apr-1-config --includes --cflags --cppflags) -Iinclude -Wall -Wextra
 UNIT_LIBS   = $(shell apr-1-config --link-ld --libs)
 FUZZ_SECONDS ?= 60
 
-t/unit/unit_basic: basic_auth.c t/unit/unit_basic.c include/pal_basic.h
-	cc $(UNIT_CFLAGS) -o $@ basic_auth.c t/unit/unit_basic.c $(UNIT_LIBS)
+TEXT_SRCS = basic.c ldap_strings.c ad_codes.c
+TEXT_HDRS = include/pal_basic.h include/pal_ldap_strings.h include/pal_ad.h \
+            include/pal_ascii.h
 
-unit: t/unit/unit_basic t/unit/unit_cache
+t/unit/unit_basic: $(TEXT_SRCS) t/unit/unit_basic.c $(TEXT_HDRS)
+	cc $(UNIT_CFLAGS) -o $@ $(TEXT_SRCS) t/unit/unit_basic.c $(UNIT_LIBS)
+
+unit: t/unit/unit_basic t/unit/unit_cache t/unit/unit_softlock
 	./t/unit/unit_basic
 	./t/unit/unit_cache
+	./t/unit/unit_softlock
 
 # Needs clang with libFuzzer (Debian: libclang-rt-14-dev).
 .PHONY: fuzz
-fuzz: basic_auth.c t/unit/fuzz_basic.c t/unit/fuzz_pool.h include/pal_basic.h
+fuzz: $(TEXT_SRCS) t/unit/fuzz_basic.c t/unit/fuzz_pool.h $(TEXT_HDRS)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(UNIT_CFLAGS) \
-	    -o t/unit/fuzz_basic basic_auth.c t/unit/fuzz_basic.c $(UNIT_LIBS) -ldl
+	    -o t/unit/fuzz_basic $(TEXT_SRCS) t/unit/fuzz_basic.c $(UNIT_LIBS) -ldl
 	./t/unit/fuzz_basic -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	    -print_final_stats=1
 
@@ -63,7 +71,8 @@ t/TEST: t/TEST.PL
 
 test: all
 	@sh t/deps.sh test
-	@$(MAKE) --no-print-directory t/unit/unit_basic t/unit/unit_cache
+	@$(MAKE) --no-print-directory t/unit/unit_basic t/unit/unit_cache \
+	    t/unit/unit_softlock
 	@$(MAKE) --no-print-directory t/TEST
 	PAL_MPM=$(MPM) perl t/TEST $(TEST_ARGS)
 
@@ -71,17 +80,17 @@ test: all
 demo:
 	sh demo/run.sh
 
-# Unit tests and fuzzer for cache.c: APR and libcrypto only, no httpd needed.
-t/unit/unit_cache: cache.c t/unit/unit_cache.c include/pal_cache.h
-	cc $(UNIT_CFLAGS) -o $@ cache.c t/unit/unit_cache.c $(UNIT_LIBS) -lcrypto
+# Unit tests and fuzzer for entry.c: APR and libcrypto only.
+t/unit/unit_cache: entry.c t/unit/unit_cache.c include/pal_entry.h
+	cc $(UNIT_CFLAGS) -o $@ entry.c t/unit/unit_cache.c $(UNIT_LIBS) -lcrypto
 
 # Needs clang with libFuzzer (Debian: libclang-rt-14-dev). Inputs up to 16 KiB
 # so the 4096-byte string limit is reachable.
 .PHONY: fuzz-cache
-fuzz-cache: cache.c t/unit/fuzz_cache.c t/unit/fuzz_pool.h include/pal_cache.h
+fuzz-cache: entry.c t/unit/fuzz_cache.c t/unit/fuzz_pool.h include/pal_entry.h
 	clang -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined $(UNIT_CFLAGS) \
-	    -o t/unit/fuzz_cache cache.c t/unit/fuzz_cache.c $(UNIT_LIBS) \
+	    -o t/unit/fuzz_cache entry.c t/unit/fuzz_cache.c $(UNIT_LIBS) \
 	    -lcrypto -ldl
 	./t/unit/fuzz_cache -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
 	    -print_final_stats=1
@@ -89,7 +98,11 @@ fuzz-cache: cache.c t/unit/fuzz_cache.c t/unit/fuzz_pool.h include/pal_cache.h
 .PHONY: clean-cache
 clean: clean-cache
 clean-cache:
-	rm -f t/unit/unit_cache t/unit/fuzz_cache
+	rm -f t/unit/unit_cache t/unit/fuzz_cache t/unit/unit_softlock
+
+# Unit tests for softlock.c: APR only; forks processes and starts threads.
+t/unit/unit_softlock: softlock.c t/unit/unit_softlock.c include/pal_softlock.h
+	cc $(UNIT_CFLAGS) -o $@ softlock.c t/unit/unit_softlock.c $(UNIT_LIBS)
 
 # Benchmark against httpd's own LDAP stack and Squid (bench/run.pl; needs the
 # packages of `sh t/deps.sh bench`). Results: bench/out/results.md, bench.svg.

@@ -22,6 +22,8 @@
 #include <apr_strings.h>
 
 #include "pal_basic.h"
+#include "pal_ldap_strings.h"
+#include "pal_ad.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /* Licensed under the Apache License, Version 2.0 (see NOTICE). */
 /*
- * libFuzzer entry point for cache.c (make fuzz-cache). Every decoder gets the
+ * libFuzzer entry point for entry.c (make fuzz-cache). Every decoder gets the
  * input as it is, and again sealed with a correct MAC (as a writable redis
  * holding the secret could store it), so the parsers behind the MAC are
  * reached too. Besides looking for crashes it checks that whatever a decoder
@@ -28,7 +28,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "pal_cache.h"
+#include "pal_entry.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -161,27 +161,16 @@ static void fuzz_name(apr_pool_t *p, const unsigned char *in, size_t len)
     CHECK(n == len && memcmp(out, in, len) == 0);
 }
 
-static void fuzz_account(apr_pool_t *p, const unsigned char *in, size_t len,
-                         const rule_args *a)
+static void fuzz_revoked(apr_pool_t *p, const unsigned char *in, size_t len)
 {
-    pal_account_entry e;
+    pal_revoked_entry e;
     unsigned char *out;
     apr_size_t n;
-    int before;
 
-    if (!pal_account_decode(p, &secret, ID, in, len, &e))
+    if (!pal_revoked_decode(p, &secret, ID, in, len, &e))
         return;
-    CHECK(e.bad_count >= 0);
-    n = pal_account_encode(p, &secret, ID, &e, &out);
+    n = pal_revoked_encode(p, &secret, ID, &e, &out);
     CHECK(n == len && memcmp(out, in, len) == 0);
-
-    CHECK(is01(pal_account_locked(&e, &a->w, a->now)));
-    before = e.bad_count;
-    pal_account_note_bad(&e, &a->w, a->now);
-    CHECK(e.last_bad == a->now && e.bad_count >= 1);
-    CHECK(e.bad_count == 1
-          || (before < INT_MAX ? e.bad_count == before + 1
-                               : e.bad_count == INT_MAX));
 }
 
 static void fuzz_all(apr_pool_t *p, const unsigned char *in, size_t len,
@@ -190,13 +179,13 @@ static void fuzz_all(apr_pool_t *p, const unsigned char *in, size_t len,
     fuzz_pos(p, in, len, a);
     fuzz_neg(p, in, len, a);
     fuzz_name(p, in, len);
-    fuzz_account(p, in, len, a);
+    fuzz_revoked(p, in, len);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const int kinds[] = {0, PAL_KEY_POSITIVE, PAL_KEY_NEGATIVE,
-                                PAL_KEY_NAME, PAL_KEY_ACCOUNT};
+                                PAL_KEY_NAME, PAL_KEY_REVOKED};
     static int initialised;
     apr_pool_t *p;
     rule_args a;
