@@ -62,7 +62,7 @@ sub simultaneous {
 }
 
 # access_note($tag, %opts) -> [status, result note, user] from the suite's
-# pal_access_log line of the request whose URL holds "?$tag", waiting up to
+# pal_access_log line of the proxy request whose URL ends in "?$tag", waiting up to
 # 3 s for it; [] when there is none. Option: log => another file written
 # with the same first fields ("%h %u %>s \"%r\" %{proxyauth-result}n").
 sub access_note {
@@ -72,8 +72,9 @@ sub access_note {
     while (1) {
         if (open my $fh, '<', $log) {
             while (my $l = <$fh>) {
-                next unless index($l, "?$tag ") >= 0;
-                return [$2, $3, $1] if $l =~ /^\S+ (\S+) (\d{3}) "[^"]*" (\S+)/;
+                # the proxy's line (absolute URI), not the origin's
+                return [$2, $3, $1]
+                    if $l =~ /^\S+ (\S+) (\d{3}) "[A-Z]+ https?:\/\/[^" ]*\?\Q$tag\E [^"]*" (\S+)/;
             }
         }
         return [] if time > $deadline;
