@@ -58,7 +58,8 @@ sub relay {
     my %sock;
     my $sel = IO::Select->new($listen);
     my $drop = sub {
-        for my $fd (@_) {
+        my @fds = @_;    # copies: an argument may alias an entry of %peer
+        for my $fd (@fds) {
             my $s = delete $sock{$fd} or next;
             $sel->remove($s);
             close $s;
