@@ -4,9 +4,9 @@
 # time marks it down).
 #
 # Scope /s/rg-poolwait/ of t/conf/regressions.conf.in: ProxyAuthLDAPPoolSize
-# 1 and ProxyAuthLDAPTimeout 3, on a relay of this file (PAL_LDAP_SPARE8_PORT)
-# in front of a slapd of its own. The relay passes client data at once and
-# holds every server->client chunk for 0.5 s: a first authentication on a
+# 1 and ProxyAuthLDAPTimeout 3, on a relay (t/lib/slow_relay.pl) on
+# PAL_LDAP_SPARE8_PORT in front of a slapd of this file. The relay holds
+# every server->client chunk for 0.5 s: a first authentication on a
 # new pooled connection (service bind, search, user bind) takes about 1.5 s,
 # a later one 1 s. 12 uncached users arrive at once; in a child that gets
 # several of them, the later ones get the only connection with little of
@@ -22,9 +22,6 @@ use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use PALTest;
 use PALRegress;
-use IO::Select;
-use IO::Socket::INET;
-use POSIX ();
 use Time::HiRes qw(sleep time);
 
 plan skip_all => 'prefork: a child never waits for its pooled connection'
@@ -47,85 +44,7 @@ my $seed = ($ENV{PAL_TMP} // '/tmp') . "/poolwait-$$.ldif";
 my $slapd = slapd_start(tls => 0, seed => $seed);
 unlink $seed;
 
-# The relay: one process, every connection in one select loop. SIGUSR1 ends
-# the delay for data read afterwards.
-sub relay {
-    my ($listen, $backend) = @_;
-    my $delay = $DELAY;
-    local $SIG{USR1} = sub { $delay = 0 };
-    local $SIG{PIPE} = 'IGNORE';
-    my (%peer, %from_server, %queue);    # by fileno; queue: client fd => [[due, data|undef]]
-    my %sock;
-    my $sel = IO::Select->new($listen);
-    my $drop = sub {
-        my @fds = @_;    # copies: an argument may alias an entry of %peer
-        for my $fd (@fds) {
-            my $s = delete $sock{$fd} or next;
-            $sel->remove($s);
-            close $s;
-            delete $queue{$fd};
-            delete $from_server{$fd};
-            delete $peer{$fd};
-        }
-    };
-    while (1) {
-        my $now = time;
-        my $wait = 0.05;
-        for my $q (values %queue) {
-            $wait = $q->[0][0] - $now if @$q && $q->[0][0] - $now < $wait;
-        }
-        my @ready = $sel->can_read($wait > 0.001 ? $wait : 0.001);
-        for my $s (@ready) {
-            if ($s == $listen) {
-                my $c = $listen->accept or next;
-                my $b = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $backend,
-                                              Proto => 'tcp', Timeout => 5);
-                if (!$b) { close $c; next }
-                my ($fc, $fb) = (fileno $c, fileno $b);
-                @sock{$fc, $fb} = ($c, $b);
-                @peer{$fc, $fb} = ($fb, $fc);
-                $from_server{$fb} = 1;
-                $queue{$fc} = [];
-                $sel->add($c, $b);
-                next;
-            }
-            my $fd = fileno $s;
-            next unless defined $fd && $sock{$fd};
-            my $n = sysread $s, my $buf, 65536;
-            if ($from_server{$fd}) {
-                # the client still gets what was read before, then the close
-                push @{ $queue{ $peer{$fd} } }, [time + $delay, $n ? $buf : undef];
-                if (!$n) { $sel->remove($s); close $s; delete $sock{$fd}; delete $from_server{$fd} }
-            }
-            elsif ($n) {
-                syswrite $sock{ $peer{$fd} }, $buf if $sock{ $peer{$fd} };
-            }
-            else {
-                $drop->($fd, $peer{$fd});
-            }
-        }
-        $now = time;
-        for my $fc (keys %queue) {
-            my $q = $queue{$fc} or next;
-            while (@$q && $q->[0][0] <= $now) {
-                my (undef, $data) = @{ shift @$q };
-                if (!defined $data) { $drop->($fc); last }
-                syswrite $sock{$fc}, $data if $sock{$fc};
-            }
-        }
-    }
-}
-
-my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $RELAY, Proto => 'tcp',
-                                   Listen => 64, ReuseAddr => 1)
-    or die "listen on 127.0.0.1:$RELAY: $!\n";
-my $relay = fork // die "fork: $!";
-if (!$relay) {
-    relay($listen, $slapd->{ldap_port});
-    POSIX::_exit(0);
-}
-close $listen;
-END { if ($relay) { local $?; kill 'TERM', $relay; waitpid $relay, 0 } }
+my $relay = relay_start(listen => $RELAY, backend => $slapd->{ldap_port}, delay => $DELAY);
 
 my $mark = error_log_mark();
 my @users = sort keys %pw;
@@ -141,7 +60,7 @@ my $summary = join ', ', map { "$_: $n{$_}" } sort keys %n;
 ok !grep({ !/^(?:200|503)$/ } @codes), "$N users at once on a slow directory: 200 or 503 each ($summary)";
 note "burst: $summary";
 
-kill 'USR1', $relay;    # from here on the directory answers at once
+relay_no_delay($relay);    # from here on the directory answers at once
 my $state = ldap_server_states()->{"127.0.0.1:$RELAY"} // '(none)';
 is $state, 'up', "server-status: 127.0.0.1:$RELAY up after the burst"
     or diag "error log:\n" . join("\n", grep { /PAL0401/ } split /\n/, error_log_since($mark));
@@ -154,4 +73,5 @@ unlike error_log_since($mark), qr/PAL0401: LDAP server 127\.0\.0\.1:$RELAY marke
        'the server was never marked down';
 note sprintf 'the next user was answered in %.2f s', $dt;
 
+helper_stop($relay);
 slapd_stop($slapd);

@@ -2,8 +2,8 @@
 # "Details that users will rely on"): a hostile or broken directory must not
 # be able to forge log lines with CR/LF in its diagnostic message.
 #
-# This file runs a tiny LDAP responder on PAL_LDAP_SPARE9_PORT (Net::LDAP's
-# own ASN.1 definitions): every bind is refused with resultCode 53
+# This file runs a tiny LDAP responder (t/lib/hostile_ldap.pl) on
+# PAL_LDAP_SPARE9_PORT: every bind is refused with resultCode 53
 # (unwillingToPerform), except a bind with the password of
 # /s/rg-diag-search/, which succeeds and whose search is then refused with 80
 # (other). Both answers carry the diagnosticMessage
@@ -20,10 +20,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use PALTest;
-use Convert::ASN1 qw(asn_read);
-use IO::Socket::INET;
-use Net::LDAP::ASN qw(LDAPRequest LDAPResponse);
-use POSIX ();
+use PALRegress;
 use Time::HiRes qw(sleep time);
 
 plan tests => 8;
@@ -34,54 +31,7 @@ my $FORGED = '[Thu Jan 01] [core:emerg] forged "quote"';
 my $DIAG = "line one\r\n$FORGED";
 my $BIND_OK = 'bind-ok-search-fails';
 
-# One connection: answer every request until the client goes away.
-sub serve {
-    my ($c) = @_;
-    while (1) {
-        my $pdu;
-        asn_read($c, $pdu) or return;
-        my $req = $LDAPRequest->decode($pdu) or return;
-        my $id = $req->{messageID};
-        my $op;
-        if (my $b = $req->{bindRequest}) {
-            my $pw = $b->{authentication}{simple} // '';
-            $op = { bindResponse => $pw eq $BIND_OK
-                    ? { resultCode => 0, matchedDN => '', errorMessage => '' }
-                    : { resultCode => 53, matchedDN => '', errorMessage => $DIAG } };
-        }
-        elsif ($req->{searchRequest}) {
-            $op = { searchResDone => { resultCode => 80, matchedDN => '', errorMessage => $DIAG } };
-        }
-        elsif ($req->{unbindRequest}) {
-            return;
-        }
-        else {
-            next;    # abandon and the like have no answer
-        }
-        my $out = $LDAPResponse->encode(messageID => $id, protocolOp => $op) or return;
-        syswrite $c, $out;
-    }
-}
-
-my $listener = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $PORT,
-                                     Proto => 'tcp', Listen => 16, ReuseAddr => 1)
-    or die "listen on 127.0.0.1:$PORT: $!\n";
-my $responder = fork // die "fork: $!";
-if (!$responder) {
-    $SIG{CHLD} = 'IGNORE';
-    while (my $c = $listener->accept) {
-        my $pid = fork;
-        if (defined $pid && !$pid) {
-            close $listener;
-            serve($c);
-            POSIX::_exit(0);
-        }
-        close $c;
-    }
-    POSIX::_exit(0);
-}
-close $listener;
-END { kill 'TERM', $responder if $responder }
+my $responder = responder_start(port => $PORT, bind_ok => $BIND_OK, diag => $DIAG);
 
 for my $case (['rg-diag', 'the service bind'], ['rg-diag-search', 'the user search']) {
     my ($scope, $what) = @$case;
@@ -108,3 +58,5 @@ for my $case (['rg-diag', 'the service bind'], ['rg-diag-search', 'the user sear
        "/s/$scope/: the module's log line holds the message, CR/LF escaped"
         or diag "lines naming it:\n" . join("\n", @mine);
 }
+
+helper_stop($responder);

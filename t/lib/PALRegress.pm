@@ -3,21 +3,27 @@ package PALRegress;
 # Helpers shared by the regression files (t/51restart.t, t/52poolwait.t,
 # t/62diag.t, t/63tlsctx.t, t/81bigentry.t, t/91softlock.t, t/92connauth.t,
 # t/93spray.t, t/94redisgets.t): requests that reach the proxy at the same
-# instant, the result notes of the access log, and the LDAP server states of
-# the status page.
+# instant, the result notes of the access log, the LDAP server states of the
+# status page, and two stand-ins for a directory (t/lib/slow_relay.pl,
+# t/lib/hostile_ldap.pl).
 
 use strict;
 use warnings;
 
 use Exporter 'import';
 use Carp qw(croak);
+use File::Basename qw(dirname);
+use File::Spec;
 use IO::Select;
 use IO::Socket::INET;
 use LWP::UserAgent;
 use Time::HiRes qw(sleep time);
 use PALTest qw(proxy_hostport);
 
-our @EXPORT = qw(raw_get simultaneous access_note ldap_server_states user_binds);
+our @EXPORT = qw(raw_get simultaneous access_note ldap_server_states user_binds
+                 relay_start relay_no_delay responder_start helper_stop);
+
+my $LIB = dirname(File::Spec->rel2abs(__FILE__));
 
 # raw_get($url, %headers) -> the text of an HTTP/1.1 proxy request for $url,
 # Connection: close.
@@ -106,6 +112,41 @@ sub user_binds {
         $n++ if $l =~ / BIND dn="([^"]*)" method=/ && lc $1 eq lc $dn;
     }
     return $n;
+}
+
+# relay_start(listen => PORT, backend => PORT, delay => SECONDS) -> handle
+# { pid, port, log }: t/lib/slow_relay.pl on 127.0.0.1:PORT in front of the
+# backend, holding every backend->client chunk for SECONDS; ready on return.
+# Like every process of PALTest, it dies with the test that started it.
+sub relay_start {
+    my (%o) = @_;
+    return _helper('slow_relay.pl', $o{listen}, $o{listen}, $o{backend}, $o{delay});
+}
+
+# relay_no_delay($handle): data the relay reads from now on goes on at once.
+sub relay_no_delay { my ($h) = @_; kill 'USR1', $h->{pid} if $h->{pid} }
+
+# responder_start(port => PORT, bind_ok => PASSWORD, diag => TEXT) -> handle:
+# t/lib/hostile_ldap.pl on 127.0.0.1:PORT, ready on return.
+sub responder_start {
+    my (%o) = @_;
+    return _helper('hostile_ldap.pl', $o{port}, $o{port}, $o{bind_ok}, $o{diag});
+}
+
+sub _helper {
+    my ($script, $port, @args) = @_;
+    my $log = PALTest::_base_tmp() . "/$script.$port.log";
+    my $pid = PALTest::_spawn($log, $^X, "$LIB/$script", @args);
+    PALTest::_await($pid, $port, 5, $script, $log);
+    return { pid => $pid, port => $port, log => $log };
+}
+
+# helper_stop($handle): SIGTERM, wait.
+sub helper_stop {
+    my ($h) = @_;
+    my $pid = delete $h->{pid} or return;
+    local $?;
+    PALTest::_stop_pid($pid, 5);
 }
 
 1;
