@@ -27,7 +27,7 @@ plan tests => 3;
 my $origin = origin_hostport();
 my $run = "$$-" . int(time);
 
-my $tmp = ($ENV{PAL_TMP} && -d $ENV{PAL_TMP}) ? $ENV{PAL_TMP} : '/tmp';
+my $tmp = PALTest::_base_tmp();
 my $secret = "$tmp/redisgets-$$.secret";
 {
     open my $fh, '>', $secret or die "write $secret: $!";
