@@ -48,6 +48,9 @@ use POSIX qw(WNOHANG setsid);
 use Time::HiRes qw(sleep time);
 
 my $TOP = abs_path("$FindBin::Bin/../..");
+my $main_pid = $$;    # forked workers must not run the clean-up
+
+sub bad_option { print STDERR "soak: $_[0]\n"; exit 2 }
 
 my %opt = (
     workers => 4,
@@ -56,7 +59,7 @@ my %opt = (
     out     => "$TOP/t/soak/out",
 );
 GetOptions(\%opt, 'workers=i', 'rate=f', 'scale=f', 'out=s', 'keep', 'help')
-    or die "soak: bad options (see --help)\n";
+    or bad_option('bad options (see --help)');
 if ($opt{help}) {
     print <<'EOT';
 usage: perl t/soak/soak.pl [options]
@@ -69,9 +72,9 @@ usage: perl t/soak/soak.pl [options]
 EOT
     exit 0;
 }
-die "soak: --workers 1..32\n" unless $opt{workers} >= 1 && $opt{workers} <= 32;
-die "soak: --rate must be > 0\n" unless $opt{rate} > 0;
-die "soak: --scale must be > 0\n" unless $opt{scale} > 0;
+bad_option('--workers 1..32') unless $opt{workers} >= 1 && $opt{workers} <= 32;
+bad_option('--rate must be > 0') unless $opt{rate} > 0;
+bad_option('--scale must be > 0') unless $opt{scale} > 0;
 
 # The contract's figures that the invariants are judged by.
 use constant LDAP_TIMEOUT   => 2;                    # ProxyAuthLDAPTimeout below
@@ -101,7 +104,6 @@ my %WEIGHT = (cached => 0.4, uncached => 0.2, wrong => 0.2, unknown => 0.2);
 # ---------------------------------------------------------------------------
 # Processes: everything started here is stopped by PID.
 
-my $main_pid = $$;
 my ($tmp, $slapd, $redis, $httpd);
 my %workers;     # pid => index
 my $stop_w;      # write end of the workers' stop pipe: closing it stops them
