@@ -3,6 +3,7 @@
 #   make install    apxs -i (as root)
 #   make demo       a working authenticating proxy on 127.0.0.1:3128
 #   make test       the whole test suite (MPM=event|worker|prefork)
+#   make soak       a ~3 minute soak test: load while LDAP, redis and httpd are disturbed
 APXS    ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
 MODULE  := mod_proxyauth_ldap
 SRCS    := mod_proxyauth_ldap.c config.c basic.c ldap_strings.c ad_codes.c \
@@ -116,3 +117,15 @@ bench:
 	@sh t/deps.sh bench
 	@$(MAKE) --no-print-directory all
 	perl bench/run.pl $(if $(filter-out 0,$(QUICK)),--quick) $(if $(filter-out 0,$(PUBLISH)),--publish) $(BENCH_ARGS)
+
+# Soak test (t/soak/soak.pl; needs the packages of `sh t/deps.sh soak`): steady
+# proxy load through slapd SIGKILL/restart, SIGSTOP/SIGCONT, redis stop/restart
+# and two graceful restarts, then a report of 7 invariants; about 3 minutes.
+# Report and logs: t/soak/out/. Fails when an invariant does not hold.
+#   make soak SOAK_ARGS="--rate 20 --keep"    any option of t/soak/soak.pl
+SOAK_ARGS ?=
+.PHONY: soak
+soak:
+	@sh t/deps.sh soak
+	@$(MAKE) --no-print-directory all
+	perl t/soak/soak.pl $(SOAK_ARGS)

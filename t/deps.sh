@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages that a build, the test suite or the demo needs.
 #
-#   sh t/deps.sh build|test|demo|bench
+#   sh t/deps.sh build|test|demo|bench|soak
 #
 # Nothing is printed and nothing is installed when every package of the mode is
 # already there. As root the missing packages are installed with apt-get; as any
@@ -23,8 +23,11 @@ test)  pkgs="$build_pkgs libapache2-mod-perl2 libwww-perl libnet-ldap-perl slapd
 demo)  pkgs="$build_pkgs slapd ldap-utils openssl curl" ;;
 # bench/run.pl (make bench): the competitors and the load generator.
 bench) pkgs="$build_pkgs slapd ldap-utils wrk squid gnuplot-nox procps" ;;
+# t/soak/soak.pl (make soak): slapd and redis of its own; mod_socache_redis
+# comes with apache2-bin, setpriv with util-linux.
+soak)  pkgs="$build_pkgs perl slapd redis-server util-linux" ;;
 *)
-	echo "usage: sh t/deps.sh build|test|demo|bench" >&2
+	echo "usage: sh t/deps.sh build|test|demo|bench|soak" >&2
 	exit 2
 	;;
 esac
