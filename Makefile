@@ -8,7 +8,8 @@ APXS    ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
 MODULE  := mod_proxyauth_ldap
 SRCS    := mod_proxyauth_ldap.c config.c basic.c ldap_strings.c ad_codes.c \
            entry.c cache.c bind_gate.c softlock.c flight.c conn_identity.c \
-           status.c process.c ldap_client.c ldap_url.c ldap_servers.c
+           status.c process.c ldap_client.c ldap_url.c ldap_servers.c \
+           conf_values.c
 HDRS    := $(wildcard include/*.h)
 WARN    := -Wc,-Wall -Wc,-Wextra -Wc,-Werror=implicit-function-declaration
 CFLAGS_EXTRA ?=
