@@ -49,10 +49,14 @@ TEXT_HDRS = include/pal_basic.h include/pal_ldap_strings.h include/pal_ad.h \
 t/unit/unit_basic: $(TEXT_SRCS) t/unit/unit_basic.c $(TEXT_HDRS)
 	cc $(UNIT_CFLAGS) -o $@ $(TEXT_SRCS) t/unit/unit_basic.c $(UNIT_LIBS)
 
-unit: t/unit/unit_basic t/unit/unit_cache t/unit/unit_softlock
+UNIT_BINS = t/unit/unit_basic t/unit/unit_cache t/unit/unit_softlock \
+            t/unit/unit_conf_values
+
+unit: $(UNIT_BINS)
 	./t/unit/unit_basic
 	./t/unit/unit_cache
 	./t/unit/unit_softlock
+	./t/unit/unit_conf_values
 
 # Needs clang with libFuzzer (Debian: libclang-rt-14-dev).
 .PHONY: fuzz
@@ -73,8 +77,7 @@ t/TEST: t/TEST.PL
 
 test: all
 	@sh t/deps.sh test
-	@$(MAKE) --no-print-directory t/unit/unit_basic t/unit/unit_cache \
-	    t/unit/unit_softlock
+	@$(MAKE) --no-print-directory $(UNIT_BINS)
 	@$(MAKE) --no-print-directory t/TEST
 	PAL_MPM=$(MPM) perl t/TEST $(TEST_ARGS)
 
@@ -100,11 +103,18 @@ fuzz-cache: entry.c t/unit/fuzz_cache.c t/unit/fuzz_pool.h include/pal_entry.h
 .PHONY: clean-cache
 clean: clean-cache
 clean-cache:
-	rm -f t/unit/unit_cache t/unit/fuzz_cache t/unit/unit_softlock
+	rm -f t/unit/unit_cache t/unit/fuzz_cache t/unit/unit_softlock \
+	    t/unit/unit_conf_values
 
 # Unit tests for softlock.c: APR only; forks processes and starts threads.
 t/unit/unit_softlock: softlock.c t/unit/unit_softlock.c include/pal_softlock.h
 	cc $(UNIT_CFLAGS) -o $@ softlock.c t/unit/unit_softlock.c $(UNIT_LIBS)
+
+# Unit tests for conf_values.c (the directives' values): APR only.
+t/unit/unit_conf_values: conf_values.c t/unit/unit_conf_values.c \
+                         include/pal_conf_values.h
+	cc $(UNIT_CFLAGS) -o $@ conf_values.c t/unit/unit_conf_values.c \
+	    $(UNIT_LIBS)
 
 # Benchmark against httpd's own LDAP stack and Squid (bench/run.pl; needs the
 # packages of `sh t/deps.sh bench`). Results: bench/out/results.md, bench.svg.
