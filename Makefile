@@ -50,13 +50,14 @@ t/unit/unit_basic: $(TEXT_SRCS) t/unit/unit_basic.c $(TEXT_HDRS)
 	cc $(UNIT_CFLAGS) -o $@ $(TEXT_SRCS) t/unit/unit_basic.c $(UNIT_LIBS)
 
 UNIT_BINS = t/unit/unit_basic t/unit/unit_cache t/unit/unit_softlock \
-            t/unit/unit_conf_values
+            t/unit/unit_conf_values t/unit/unit_url
 
 unit: $(UNIT_BINS)
 	./t/unit/unit_basic
 	./t/unit/unit_cache
 	./t/unit/unit_softlock
 	./t/unit/unit_conf_values
+	./t/unit/unit_url
 
 # The test suite: Apache::Test + a real slapd (see t/TEST.PL, t/lib/PALTest.pm).
 #   make test                      all of t/*.t under mpm_event
@@ -84,7 +85,8 @@ t/unit/unit_cache: entry.c t/unit/unit_cache.c include/pal_entry.h
 .PHONY: clean-cache
 clean: clean-cache
 clean-cache:
-	rm -f t/unit/unit_cache t/unit/unit_softlock t/unit/unit_conf_values
+	rm -f t/unit/unit_cache t/unit/unit_softlock t/unit/unit_conf_values \
+	    t/unit/unit_url
 
 # Unit tests for softlock.c: APR only; forks processes and starts threads.
 t/unit/unit_softlock: softlock.c t/unit/unit_softlock.c include/pal_softlock.h
@@ -95,6 +97,11 @@ t/unit/unit_conf_values: conf_values.c t/unit/unit_conf_values.c \
                          include/pal_conf_values.h
 	cc $(UNIT_CFLAGS) -o $@ conf_values.c t/unit/unit_conf_values.c \
 	    $(UNIT_LIBS)
+
+# Unit tests for ldap_url.c (ProxyAuthLDAPURL): APR and libldap.
+t/unit/unit_url: ldap_url.c ldap_strings.c t/unit/unit_url.c include/pal_ldap.h
+	cc $(UNIT_CFLAGS) -o $@ ldap_url.c ldap_strings.c t/unit/unit_url.c \
+	    $(UNIT_LIBS) -lldap -llber
 
 # Fuzzers (libFuzzer, ASan, UBSan), one per parser: t/unit/fuzz_NAME.c, its
 # seeds in t/fuzz/corpus/NAME/, a dictionary in t/fuzz/dict/NAME.dict where
