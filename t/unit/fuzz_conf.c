@@ -45,7 +45,7 @@ static int is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-/* ---- numbers ------------------------------------------------------------- */
+/* ---- numbers ------------------------------------------------------------ */
 
 /* [white space][sign]digits, and nothing else */
 static int decimal_form(const char *s)
@@ -96,7 +96,7 @@ static void fuzz_numbers(apr_pool_t *p, const char *s)
         fuzz_number(p, names[i], s);
 }
 
-/* ---- names ------------------------------------------------------------- */
+/* ---- names -------------------------------------------------------------- */
 
 static int header_char(char c)
 {
@@ -131,7 +131,7 @@ static void fuzz_names(apr_pool_t *p, const char *s, size_t len)
                              "characters"));
 }
 
-/* ---- the cache ------------------------------------------------------------- */
+/* ---- the cache ---------------------------------------------------------- */
 
 /* The size written in "path(size)", read as strtoll reads it (saturating
  * like apr_atoi64); -1 without "(...)" at the end. */

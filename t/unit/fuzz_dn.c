@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #include "fuzz_pool.h"
 
-/* ---- the input as it is -------------------------------------------------- */
+/* ---- the input as it is ------------------------------------------------- */
 
 static void check_normal_form(const char *n)
 {
@@ -55,7 +55,7 @@ static void fuzz_raw(apr_pool_t *p, const char *s)
     CHECK(twice != NULL && strcmp(once, twice) == 0);
 }
 
-/* ---- a DN built from the input --------------------------------------------- */
+/* ---- a DN built from the input ------------------------------------------ */
 
 #define MAX_AVAS  12
 #define MAX_VALUE 16

@@ -53,7 +53,7 @@ static void is_str(const char *got, const char *want, const char *name)
     }
 }
 
-/* ---- numbers ---------------------------------------------------------- */
+/* ---- numbers ------------------------------------------------------------ */
 
 static void number_ok(const char *directive, const char *arg, int want)
 {
@@ -134,7 +134,7 @@ static void test_numbers(void)
     number_ok("ProxyAuthNegativeTTL", "-0", 0);
 }
 
-/* ---- names ------------------------------------------------------------ */
+/* ---- names -------------------------------------------------------------- */
 
 static void test_realm(void)
 {
@@ -221,7 +221,8 @@ static void test_cache_spec(void)
 {
     spec_is("shmcb", "shmcb", NULL);
     spec_is("shmcb:", "shmcb", "");
-    spec_is("shmcb:/var/cache/pal(1048576)", "shmcb", "/var/cache/pal(1048576)");
+    spec_is("shmcb:/var/cache/pal(1048576)", "shmcb",
+            "/var/cache/pal(1048576)");
     spec_is("redis:127.0.0.1:6379", "redis", "127.0.0.1:6379");
     spec_is("memcache:a:11211,b:11211", "memcache", "a:11211,b:11211");
     spec_is(":x", "", "x");
