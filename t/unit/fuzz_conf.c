@@ -1,7 +1,9 @@
 /* Licensed under the Apache License, Version 2.0 (see NOTICE). */
 /*
  * libFuzzer entry point for the directives' values (conf_values.c, make
- * fuzz). Every check gets the whole input as the directive's argument.
+ * fuzz). Every check gets the input, up to its first NUL as httpd would
+ * pass it, as the directive's argument; the arguments part of a
+ * ProxyAuthCache value also goes to the shard checks.
  *
  * Numbers: an accepted value is a decimal number (optional white space and
  * sign, then digits only) within the directive's bounds, and prints back
