@@ -4,11 +4,13 @@
 #   make demo       a working authenticating proxy on 127.0.0.1:3128
 #   make test       the whole test suite (MPM=event|worker|prefork)
 #   make soak       a ~3 minute soak test: load while LDAP, redis and httpd are disturbed
+#   make fuzz       every fuzzer for 60 s (FUZZ_SECONDS=5 for a quick run)
 APXS    ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
 MODULE  := mod_proxyauth_ldap
 SRCS    := mod_proxyauth_ldap.c config.c basic.c ldap_strings.c ad_codes.c \
            entry.c cache.c bind_gate.c softlock.c flight.c conn_identity.c \
-           status.c process.c ldap_client.c ldap_url.c ldap_servers.c
+           status.c process.c ldap_client.c ldap_url.c ldap_servers.c \
+           conf_values.c
 HDRS    := $(wildcard include/*.h)
 WARN    := -Wc,-Wall -Wc,-Wextra -Wc,-Werror=implicit-function-declaration
 CFLAGS_EXTRA ?=
@@ -36,10 +38,9 @@ clean:
 	rm -rf t/logs t/state t/conf/*.conf t/conf/mime.types t/conf/apache_test_config.pm t/htdocs/index.html t/TEST
 
 # Unit tests and fuzzers of the parts that need no httpd: APR (and
-# libcrypto) only.
+# libcrypto, libldap) only.
 UNIT_CFLAGS = $(shell apr-1-config --includes --cflags --cppflags) -Iinclude -Wall -Wextra
 UNIT_LIBS   = $(shell apr-1-config --link-ld --libs)
-FUZZ_SECONDS ?= 60
 
 TEXT_SRCS = basic.c ldap_strings.c ad_codes.c
 TEXT_HDRS = include/pal_basic.h include/pal_ldap_strings.h include/pal_ad.h \
@@ -48,18 +49,15 @@ TEXT_HDRS = include/pal_basic.h include/pal_ldap_strings.h include/pal_ad.h \
 t/unit/unit_basic: $(TEXT_SRCS) t/unit/unit_basic.c $(TEXT_HDRS)
 	cc $(UNIT_CFLAGS) -o $@ $(TEXT_SRCS) t/unit/unit_basic.c $(UNIT_LIBS)
 
-unit: t/unit/unit_basic t/unit/unit_cache t/unit/unit_softlock
+UNIT_BINS = t/unit/unit_basic t/unit/unit_cache t/unit/unit_softlock \
+            t/unit/unit_conf_values t/unit/unit_url
+
+unit: $(UNIT_BINS)
 	./t/unit/unit_basic
 	./t/unit/unit_cache
 	./t/unit/unit_softlock
-
-# Needs clang with libFuzzer (Debian: libclang-rt-14-dev).
-.PHONY: fuzz
-fuzz: $(TEXT_SRCS) t/unit/fuzz_basic.c t/unit/fuzz_pool.h $(TEXT_HDRS)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined $(UNIT_CFLAGS) \
-	    -o t/unit/fuzz_basic $(TEXT_SRCS) t/unit/fuzz_basic.c $(UNIT_LIBS) -ldl
-	./t/unit/fuzz_basic -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-	    -print_final_stats=1
+	./t/unit/unit_conf_values
+	./t/unit/unit_url
 
 # The test suite: Apache::Test + a real slapd (see t/TEST.PL, t/lib/PALTest.pm).
 #   make test                      all of t/*.t under mpm_event
@@ -72,8 +70,7 @@ t/TEST: t/TEST.PL
 
 test: all
 	@sh t/deps.sh test
-	@$(MAKE) --no-print-directory t/unit/unit_basic t/unit/unit_cache \
-	    t/unit/unit_softlock
+	@$(MAKE) --no-print-directory $(UNIT_BINS)
 	@$(MAKE) --no-print-directory t/TEST
 	PAL_MPM=$(MPM) perl t/TEST $(TEST_ARGS)
 
@@ -85,25 +82,82 @@ demo:
 t/unit/unit_cache: entry.c t/unit/unit_cache.c include/pal_entry.h
 	cc $(UNIT_CFLAGS) -o $@ entry.c t/unit/unit_cache.c $(UNIT_LIBS) -lcrypto
 
-# Needs clang with libFuzzer (Debian: libclang-rt-14-dev). Inputs up to 16 KiB
-# so the 4096-byte string limit is reachable.
-.PHONY: fuzz-cache
-fuzz-cache: entry.c t/unit/fuzz_cache.c t/unit/fuzz_pool.h include/pal_entry.h
-	clang -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=undefined $(UNIT_CFLAGS) \
-	    -o t/unit/fuzz_cache entry.c t/unit/fuzz_cache.c $(UNIT_LIBS) \
-	    -lcrypto -ldl
-	./t/unit/fuzz_cache -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
-	    -print_final_stats=1
-
 .PHONY: clean-cache
 clean: clean-cache
 clean-cache:
-	rm -f t/unit/unit_cache t/unit/fuzz_cache t/unit/unit_softlock
+	rm -f t/unit/unit_cache t/unit/unit_softlock t/unit/unit_conf_values \
+	    t/unit/unit_url
 
 # Unit tests for softlock.c: APR only; forks processes and starts threads.
 t/unit/unit_softlock: softlock.c t/unit/unit_softlock.c include/pal_softlock.h
 	cc $(UNIT_CFLAGS) -o $@ softlock.c t/unit/unit_softlock.c $(UNIT_LIBS)
+
+# Unit tests for conf_values.c (the directives' values): APR only.
+t/unit/unit_conf_values: conf_values.c t/unit/unit_conf_values.c \
+                         include/pal_conf_values.h
+	cc $(UNIT_CFLAGS) -o $@ conf_values.c t/unit/unit_conf_values.c \
+	    $(UNIT_LIBS)
+
+# Unit tests for ldap_url.c (ProxyAuthLDAPURL): APR and libldap.
+t/unit/unit_url: ldap_url.c ldap_strings.c t/unit/unit_url.c include/pal_ldap.h
+	cc $(UNIT_CFLAGS) -o $@ ldap_url.c ldap_strings.c t/unit/unit_url.c \
+	    $(UNIT_LIBS) -lldap -llber
+
+# Fuzzers (libFuzzer, ASan, UBSan), one per parser: t/unit/fuzz_NAME.c, its
+# seeds in t/fuzz/corpus/NAME/, a dictionary in t/fuzz/dict/NAME.dict where
+# one helps. Each runs FUZZ_SECONDS from its seeds (t/fuzz/run.sh); what a
+# run finds goes to t/fuzz/out/NAME/, never into the seeds. Fails when any
+# fuzzer crashes or a property it checks does not hold.
+#   make fuzz                      all of them, 60 s each
+#   make fuzz FUZZ_SECONDS=5       a quick run
+#   make fuzz FUZZERS="dn url"     some of them
+#   make fuzz-seeds                rewrite t/fuzz/corpus/cache/ from the encoders
+FUZZ_SECONDS ?= 60
+ALL_FUZZERS = basic filter dn log url conf cache
+FUZZERS ?= $(ALL_FUZZERS)
+FUZZ_CC ?= clang
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
+             -fno-sanitize-recover=undefined
+# What each fuzzer links besides itself and APR.
+FUZZ_SRCS_basic  = basic.c
+FUZZ_SRCS_filter = ldap_strings.c
+FUZZ_SRCS_dn     = ldap_strings.c
+FUZZ_SRCS_log    = ldap_strings.c ad_codes.c
+FUZZ_SRCS_url    = ldap_url.c ldap_strings.c
+FUZZ_LIBS_url    = -lldap -llber
+FUZZ_SRCS_conf   = conf_values.c
+FUZZ_SRCS_cache  = entry.c
+FUZZ_LIBS_cache  = -lcrypto
+
+.PHONY: fuzz fuzz-build fuzz-seeds clean-fuzz
+fuzz:
+	@sh t/deps.sh fuzz
+	@$(MAKE) --no-print-directory fuzz-build
+	@sh t/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
+
+fuzz-build: $(FUZZERS:%=t/unit/fuzz_%)
+	@:
+
+.SECONDEXPANSION:
+$(ALL_FUZZERS:%=t/unit/fuzz_%): t/unit/fuzz_%: t/unit/fuzz_%.c \
+        t/unit/fuzz_pool.h $$(FUZZ_SRCS_$$*) $(HDRS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(UNIT_CFLAGS) -o $@ $(FUZZ_SRCS_$*) $< \
+	    $(UNIT_LIBS) $(FUZZ_LIBS_$*) -ldl
+
+t/unit/fuzz_cache: t/unit/fuzz_cache_key.h
+
+t/unit/gen_cache_seeds: entry.c t/unit/gen_cache_seeds.c \
+        t/unit/fuzz_cache_key.h include/pal_entry.h
+	cc $(UNIT_CFLAGS) -o $@ entry.c t/unit/gen_cache_seeds.c $(UNIT_LIBS) \
+	    -lcrypto
+
+fuzz-seeds: t/unit/gen_cache_seeds
+	@mkdir -p t/fuzz/corpus/cache
+	./t/unit/gen_cache_seeds t/fuzz/corpus/cache
+
+clean: clean-fuzz
+clean-fuzz:
+	rm -rf t/fuzz/out t/unit/gen_cache_seeds $(ALL_FUZZERS:%=t/unit/fuzz_%)
 
 # Benchmark against httpd's own LDAP stack and Squid (bench/run.pl; needs the
 # packages of `sh t/deps.sh bench`). Results: bench/out/results.md, bench.svg.

@@ -32,6 +32,7 @@
 
 #include "pal_cache.h"
 #include "pal_ad.h"
+#include "pal_conf_values.h"
 #include "pal_process.h"
 #include "pal_status.h"
 
@@ -100,19 +101,7 @@ static const char *default_args(apr_pool_t *p, const pal_server_conf *c)
 static const char *shard_args(apr_pool_t *p, const char *args,
                               const char *tag, int i, int n, int divisor)
 {
-    const char *open = args ? strrchr(args, '(') : NULL;
-    apr_int64_t size;
-
-    if (!open || args[strlen(args) - 1] != ')')
-        return NULL;
-    size = apr_atoi64(open + 1) / divisor / n;
-    if (size < MIN_SHARD_BYTES)
-        return NULL;
-    if (open == args)
-        return apr_psprintf(p, "(%" APR_INT64_T_FMT ")", size);
-    return apr_psprintf(p, "%s-%s%d(%" APR_INT64_T_FMT ")",
-                        apr_pstrmemdup(p, args, (apr_size_t)(open - args)),
-                        tag, i, size);
+    return pal_value_shard_args(p, args, tag, i, n, divisor, MIN_SHARD_BYTES);
 }
 
 static apr_status_t make_shard(apr_pool_t *pp, apr_pool_t *ptemp,

@@ -26,6 +26,7 @@
 #include <openssl/x509.h>
 
 #include "pal_config.h"
+#include "pal_conf_values.h"
 #include "pal_ldap_strings.h"
 
 APLOG_USE_MODULE(proxyauth_ldap);
@@ -213,8 +214,8 @@ static const char *set_realm(cmd_parms *cmd, void *cfg, const char *arg)
     const char *err = check_scope(cmd);
     if (err)
         return err;
-    if (!*arg || strlen(arg) > 256)
-        return "ProxyAuthRealm: the realm must be 1 to 256 characters";
+    if ((err = pal_value_realm(arg)) != NULL)
+        return err;
     c->realm = arg;
     return NULL;
 }
@@ -443,39 +444,16 @@ static const char *set_ca_file(cmd_parms *cmd, void *cfg, const char *arg)
     return NULL;
 }
 
-/* Bounds of the numeric directives: a typo must not become a zero
- * timeout or a cache that keeps sessions for years. */
-typedef struct {
-    const char *name;
-    long min, max;
-} pal_bounds;
-
-static const pal_bounds number_bounds[] = {
-    { "ProxyAuthLDAPTimeout", 1, 300 },
-    { "ProxyAuthLDAPPoolSize", 1, 1024 },
-    { "ProxyAuthSessionIdle", 1, 86400 },
-    { "ProxyAuthSessionMax", 1, 604800 },
-    { "ProxyAuthNegativeTTL", 0, 86400 },
-    { "ProxyAuthMaxBadPasswords", 0, 1000 },
-    { NULL, 0, 0 }
-};
-
 static const char *set_number(cmd_parms *cmd, void *cfg, const char *arg)
 {
     const char *err = check_scope(cmd);
-    const pal_bounds *b = number_bounds;
-    char *end;
-    long v;
+    int v;
 
     if (err)
         return err;
-    while (b->name && strcmp(b->name, cmd->cmd->name))
-        b++;
-    v = strtol(arg, &end, 10);
-    if (!b->name || !*arg || *end || v < b->min || v > b->max)
-        return apr_psprintf(cmd->pool, "%s: \"%s\" is not a number from %ld "
-                            "to %ld", cmd->cmd->name, arg, b->min, b->max);
-    *(int *)((char *)cfg + (apr_size_t)cmd->info) = (int)v;
+    if ((err = pal_value_number(cmd->pool, cmd->cmd->name, arg, &v)) != NULL)
+        return err;
+    *(int *)((char *)cfg + (apr_size_t)cmd->info) = v;
     return NULL;
 }
 
@@ -485,9 +463,8 @@ static const char *add_group_attr(cmd_parms *cmd, void *cfg, const char *arg)
     const char *err = check_scope(cmd);
     if (err)
         return err;
-    if (!*arg || strpbrk(arg, "()*\\=, "))
-        return apr_psprintf(cmd->pool, "ProxyAuthLDAPGroupAttribute: \"%s\" "
-                            "is not an attribute name", arg);
+    if ((err = pal_value_attr_name(cmd->pool, arg)) != NULL)
+        return err;
     /* Each scope has its own list: a scope that names attributes replaces
      * the inherited list instead of extending it. */
     if (!c->group_attrs)
@@ -501,16 +478,11 @@ static const char *set_forward_user(cmd_parms *cmd, void *cfg,
 {
     pal_dir_conf *c = cfg;
     const char *err = check_scope(cmd);
-    const char *s;
 
     if (err)
         return err;
-    for (s = arg; *s; s++)
-        if (!apr_isalnum(*s) && *s != '-' && *s != '_')
-            break;
-    if (!*arg || *s)
-        return apr_psprintf(cmd->pool, "ProxyAuthForwardUser: \"%s\" is not "
-                            "a header name", arg);
+    if ((err = pal_value_header_name(cmd->pool, arg)) != NULL)
+        return err;
     c->forward_user = arg;
     return NULL;
 }
@@ -524,15 +496,12 @@ static const char *set_cache(cmd_parms *cmd, void *cfg, const char *arg)
     pal_server_conf *c = pal_conf_server(cmd->server);
     const ap_socache_provider_t *prov;
     ap_socache_instance_t *probe = NULL;
-    const char *colon = strchr(arg, ':'), *err;
+    const char *err;
     (void)cfg;
 
     if ((err = ap_check_cmd_context(cmd, GLOBAL_ONLY)) != NULL)
         return err;
-    c->cache_provider = colon ? apr_pstrmemdup(cmd->pool, arg,
-                                               (apr_size_t)(colon - arg))
-                              : arg;
-    c->cache_args = colon ? colon + 1 : NULL;
+    pal_value_cache_spec(cmd->pool, arg, &c->cache_provider, &c->cache_args);
     prov = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, c->cache_provider,
                               AP_SOCACHE_PROVIDER_VERSION);
     if (!prov)

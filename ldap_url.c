@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <apr_strings.h>
 #include <apr_tables.h>
 
@@ -21,11 +25,60 @@
 /* URL parsing                                                          */
 /* ------------------------------------------------------------------ */
 
+static int ascii_alnum(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
+           || (c >= 'A' && c <= 'Z');
+}
+
+/* A name character that every layer passes on unchanged: libldap splits
+ * a URI at ',' (one host "a,b" would fail every bind), %-decodes a host
+ * (the logs would name another one), and the resolver knows no more. */
+static int name_char(char c)
+{
+    return ascii_alnum(c) || c == '-' || c == '.' || c == '_';
+}
+
+/* An IPv6 address (brackets hold nothing else, RFC 3986 3.2.2), with an
+ * RFC 6874 zone ("%25" and unreserved characters) that libldap decodes to
+ * the "%zone" getaddrinfo reads. */
+static int ipv6_ok(apr_pool_t *p, const char *s)
+{
+    const char *zone = strchr(s, '%');
+    const char *addr = zone ? apr_pstrmemdup(p, s, (apr_size_t)(zone - s))
+                            : s;
+    struct in6_addr a;
+
+    if (inet_pton(AF_INET6, addr, &a) != 1)
+        return 0;
+    if (zone == NULL)
+        return 1;
+    if (strncmp(zone, "%25", 3) != 0 || zone[3] == '\0')
+        return 0;
+    for (s = zone + 3; *s != '\0'; s++)
+        if (!name_char(*s) && *s != '~')
+            return 0;
+    return 1;
+}
+
+static int host_ok(apr_pool_t *p, const char *host, int bracketed)
+{
+    apr_size_t n = strlen(host);
+
+    if (n == 0 || n > 255)
+        return 0;
+    if (bracketed)
+        return ipv6_ok(p, host);
+    for (; *host != '\0'; host++)
+        if (!name_char(*host))
+            return 0;
+    return 1;
+}
+
 static const char *parse_hostport(apr_pool_t *p, const char *hp, int ldaps,
                                   pal_ldap_server *srv)
 {
     const char *host = hp, *port = NULL;
-    apr_size_t hlen;
     long n = ldaps ? 636 : 389;
 
     if (*hp == '[') {
@@ -45,10 +98,9 @@ static const char *parse_hostport(apr_pool_t *p, const char *hp, int ldaps,
             port = colon + 1;
         }
     }
-    hlen = strlen(host);
-    if (hlen == 0 || hlen > 255
-        || strpbrk(host, *hp == '[' ? "/?#@[] " : "/?#@[]: "))
-        return apr_psprintf(p, "bad host '%s'", hp);
+    if (!host_ok(p, host, *hp == '['))
+        return apr_psprintf(p, "bad host '%s'%s", hp, strchr(hp, ',')
+                            ? " (hosts are separated by spaces)" : "");
     if (port) {
         char *end;
         n = strtol(port, &end, 10);

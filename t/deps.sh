@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages that a build, the test suite or the demo needs.
 #
-#   sh t/deps.sh build|test|demo|bench|soak
+#   sh t/deps.sh build|test|demo|bench|soak|fuzz
 #
 # Nothing is printed and nothing is installed when every package of the mode is
 # already there. As root the missing packages are installed with apt-get; as any
@@ -26,8 +26,11 @@ bench) pkgs="$build_pkgs slapd ldap-utils wrk squid gnuplot-nox procps" ;;
 # t/soak/soak.pl (make soak): slapd and redis of its own; mod_socache_redis
 # comes with apache2-bin, setpriv with util-linux.
 soak)  pkgs="$build_pkgs perl slapd redis-server util-linux" ;;
+# make fuzz: libFuzzer and the sanitizer runtimes ship in libclang-rt-dev, not
+# with clang itself; both unversioned names follow Debian's default clang.
+fuzz)  pkgs="$build_pkgs clang libclang-rt-dev" ;;
 *)
-	echo "usage: sh t/deps.sh build|test|demo|bench|soak" >&2
+	echo "usage: sh t/deps.sh build|test|demo|bench|soak|fuzz" >&2
 	exit 2
 	;;
 esac

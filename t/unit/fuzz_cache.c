@@ -1,16 +1,14 @@
 /* Licensed under the Apache License, Version 2.0 (see NOTICE). */
 /*
- * libFuzzer entry point for entry.c (make fuzz-cache). Every decoder gets the
+ * libFuzzer entry point for entry.c (make fuzz). Every decoder gets the
  * input as it is, and again sealed with a correct MAC (as a writable redis
  * holding the secret could store it), so the parsers behind the MAC are
  * reached too. Besides looking for crashes it checks that whatever a decoder
  * accepts encodes back to exactly the same bytes, and runs the window rules
- * on the decoded times, aborting when a property does not hold.
- *
- * APR pools carve allocations out of large blocks, so AddressSanitizer would
- * not see a read past the end of a pool string. apr_palloc and apr_pcalloc
- * are therefore replaced, for the pool of each run, by malloc'd blocks that
- * are freed after the run.
+ * on the decoded times, aborting when a property does not hold. Pool
+ * strings are exact-size blocks (fuzz_pool.h), so reads past their end are
+ * seen. The seeds (t/fuzz/corpus/cache/) come from the encoders: make
+ * fuzz-seeds.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE  /* RTLD_NEXT */
@@ -29,14 +27,14 @@
 #include <openssl/hmac.h>
 
 #include "pal_entry.h"
+#include "fuzz_cache_key.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #include "fuzz_pool.h"
 
-#define RULE_BYTES 48  /* six 8-byte values: see rules_from */
-
-#define ID "P00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define RULE_BYTES FUZZ_CACHE_RULE_BYTES  /* see rules_from */
+#define ID FUZZ_CACHE_ID
 
 static pal_secret secret;
 
@@ -194,7 +192,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!initialised) {
         if (apr_initialize() != APR_SUCCESS)
             abort();
-        memset(secret.bytes, 0x42, PAL_SECRET_LEN);
+        memset(secret.bytes, FUZZ_CACHE_SECRET_BYTE, PAL_SECRET_LEN);
         initialised = 1;
     }
     if (apr_pool_create(&p, NULL) != APR_SUCCESS)
