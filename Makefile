@@ -46,7 +46,7 @@ TEXT_SRCS = basic.c ldap_strings.c ad_codes.c
 TEXT_HDRS = include/pal_basic.h include/pal_ldap_strings.h include/pal_ad.h \
             include/pal_ascii.h
 
-t/unit/unit_basic: $(TEXT_SRCS) t/unit/unit_basic.c $(TEXT_HDRS)
+t/unit/unit_basic: $(TEXT_SRCS) t/unit/unit_basic.c $(TEXT_HDRS) t/unit/tap.h
 	cc $(UNIT_CFLAGS) -o $@ $(TEXT_SRCS) t/unit/unit_basic.c $(UNIT_LIBS)
 
 UNIT_BINS = t/unit/unit_basic t/unit/unit_cache t/unit/unit_softlock \
@@ -79,7 +79,7 @@ demo:
 	sh demo/run.sh
 
 # Unit tests and fuzzer for entry.c: APR and libcrypto only.
-t/unit/unit_cache: entry.c t/unit/unit_cache.c include/pal_entry.h
+t/unit/unit_cache: entry.c t/unit/unit_cache.c include/pal_entry.h t/unit/tap.h
 	cc $(UNIT_CFLAGS) -o $@ entry.c t/unit/unit_cache.c $(UNIT_LIBS) -lcrypto
 
 .PHONY: clean-cache
@@ -89,17 +89,19 @@ clean-cache:
 	    t/unit/unit_url
 
 # Unit tests for softlock.c: APR only; forks processes and starts threads.
-t/unit/unit_softlock: softlock.c t/unit/unit_softlock.c include/pal_softlock.h
+t/unit/unit_softlock: softlock.c t/unit/unit_softlock.c include/pal_softlock.h \
+    t/unit/tap.h
 	cc $(UNIT_CFLAGS) -o $@ softlock.c t/unit/unit_softlock.c $(UNIT_LIBS)
 
 # Unit tests for conf_values.c (the directives' values): APR only.
-t/unit/unit_conf_values: conf_values.c t/unit/unit_conf_values.c \
+t/unit/unit_conf_values: conf_values.c t/unit/unit_conf_values.c t/unit/tap.h \
                          include/pal_conf_values.h
 	cc $(UNIT_CFLAGS) -o $@ conf_values.c t/unit/unit_conf_values.c \
 	    $(UNIT_LIBS)
 
 # Unit tests for ldap_url.c (ProxyAuthLDAPURL): APR and libldap.
-t/unit/unit_url: ldap_url.c ldap_strings.c t/unit/unit_url.c include/pal_ldap.h
+t/unit/unit_url: ldap_url.c ldap_strings.c t/unit/unit_url.c include/pal_ldap.h \
+    t/unit/tap.h
 	cc $(UNIT_CFLAGS) -o $@ ldap_url.c ldap_strings.c t/unit/unit_url.c \
 	    $(UNIT_LIBS) -lldap -llber
 

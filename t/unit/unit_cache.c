@@ -20,9 +20,8 @@
 #include <openssl/hmac.h>
 
 #include "pal_entry.h"
+#include "tap.h"
 
-static int tests_run;
-static int tests_failed;
 static apr_pool_t *pool;
 static pal_secret secret, secret2;
 static unsigned char ctx1[PAL_HASH_LEN], ctx2[PAL_HASH_LEN];
@@ -30,20 +29,6 @@ static unsigned char ctx1[PAL_HASH_LEN], ctx2[PAL_HASH_LEN];
 #define SEC(s) apr_time_from_sec(s)
 #define T0     (apr_time_from_sec(1700000000))
 #define ID     "P0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-
-static void ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    tests_run++;
-    if (!cond)
-        tests_failed++;
-    printf("%sok %d - ", cond ? "" : "not ", tests_run);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-}
 
 static int streq(const char *a, const char *b)
 {
@@ -1075,8 +1060,7 @@ int main(void)
     test_memeq();
     test_prepared();
 
-    printf("1..%d\n", tests_run);
     apr_pool_destroy(pool);
     apr_terminate();
-    return tests_failed == 0 ? 0 : 1;
+    return tap_done();
 }

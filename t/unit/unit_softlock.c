@@ -21,28 +21,12 @@
 #include <apr_thread_proc.h>
 
 #include "pal_softlock.h"
+#include "tap.h"
 
 #define SEC(n) apr_time_from_sec(n)
 #define T0 ((apr_time_t)1700000000 * APR_USEC_PER_SEC)
 
-static int tests_run;
-static int tests_failed;
 static apr_pool_t *pool;
-
-static void ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    tests_run++;
-    if (!cond)
-        tests_failed++;
-    printf("%sok %d - ", cond ? "" : "not ", tests_run);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-}
 
 /* A table in anonymous shared memory (inherited by fork) and its mutex. */
 static pal_softlock make_table(apr_uint32_t accounts)
@@ -288,8 +272,7 @@ int main(void)
     test_full();
     test_concurrent();
 
-    printf("1..%d\n", tests_run);
     apr_pool_destroy(pool);
     apr_terminate();
-    return tests_failed == 0 ? 0 : 1;
+    return tap_done();
 }

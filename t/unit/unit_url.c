@@ -18,42 +18,9 @@
 #include <ldap.h>
 
 #include "pal_ldap.h"
+#include "tap.h"
 
-static int tests_run;
-static int tests_failed;
 static apr_pool_t *pool;
-
-static void ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    tests_run++;
-    if (!cond)
-        tests_failed++;
-    printf("%sok %d - ", cond ? "" : "not ", tests_run);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-}
-
-static void diag_str(const char *label, const char *got)
-{
-    printf("#   %s: %s%s%s\n", label, got ? "\"" : "", got ? got : "NULL",
-           got ? "\"" : "");
-}
-
-static void is_str(const char *got, const char *want, const char *name)
-{
-    int same = (got == NULL || want == NULL) ? got == want
-                                             : strcmp(got, want) == 0;
-
-    ok(same, "%s", name);
-    if (!same) {
-        diag_str("got", got);
-        diag_str("want", want);
-    }
-}
 
 static const char *repeat(char c, apr_size_t n)
 {
@@ -236,8 +203,7 @@ int main(void)
     test_bad_hosts();
     test_tail();
 
-    printf("1..%d\n", tests_run);
     apr_pool_destroy(pool);
     apr_terminate();
-    return tests_failed == 0 ? 0 : 1;
+    return tap_done();
 }
