@@ -6,9 +6,14 @@
 #   make test-asan  the suite against an ASan+UBSan build (build/asan/)
 #   make test-tsan  the suite against a ThreadSanitizer build (build/tsan/)
 #   make test-valgrind  the suite with every httpd under valgrind memcheck
+#   make soak       a ~3 minute soak test: load while LDAP, redis and httpd are disturbed
+#   make fuzz       every fuzzer for 60 s (FUZZ_SECONDS=5 for a quick run)
 APXS    ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
 MODULE  := mod_proxyauth_ldap
-SRCS    := mod_proxyauth_ldap.c session.c ldap_client.c basic_auth.c cache.c
+SRCS    := mod_proxyauth_ldap.c config.c basic.c ldap_strings.c ad_codes.c \
+           entry.c cache.c bind_gate.c softlock.c flight.c conn_identity.c \
+           status.c process.c ldap_client.c ldap_url.c ldap_servers.c \
+           conf_values.c
 HDRS    := $(wildcard include/*.h)
 WARN    := -Wc,-Wall -Wc,-Wextra -Wc,-Werror=implicit-function-declaration
 CFLAGS_EXTRA ?=
@@ -35,27 +40,27 @@ clean:
 	rm -rf build .libs *.la *.lo *.slo *.o t/unit/*.o t/unit/unit_basic
 	rm -rf t/logs t/state t/conf/*.conf t/conf/mime.types t/conf/apache_test_config.pm t/htdocs/index.html t/TEST
 
-# Unit tests and fuzzer for basic_auth.c: APR only, no httpd or LDAP needed.
+# Unit tests and fuzzers of the parts that need no httpd: APR (and
+# libcrypto, libldap) only.
 UNIT_CFLAGS = $(shell apr-1-config --includes --cflags --cppflags) -Iinclude -Wall -Wextra
 UNIT_LIBS   = $(shell apr-1-config --link-ld --libs)
-FUZZ_SECONDS ?= 60
 
-t/unit/unit_basic: basic_auth.c t/unit/unit_basic.c include/pal_basic.h
-	cc $(UNIT_CFLAGS) -o $@ basic_auth.c t/unit/unit_basic.c $(UNIT_LIBS)
+TEXT_SRCS = basic.c ldap_strings.c ad_codes.c
+TEXT_HDRS = include/pal_basic.h include/pal_ldap_strings.h include/pal_ad.h \
+            include/pal_ascii.h
 
-UNIT_BINS = t/unit/unit_basic t/unit/unit_cache
+t/unit/unit_basic: $(TEXT_SRCS) t/unit/unit_basic.c $(TEXT_HDRS) t/unit/tap.h
+	cc $(UNIT_CFLAGS) -o $@ $(TEXT_SRCS) t/unit/unit_basic.c $(UNIT_LIBS)
+
+UNIT_BINS = t/unit/unit_basic t/unit/unit_cache t/unit/unit_softlock \
+            t/unit/unit_conf_values t/unit/unit_url
 
 unit: $(UNIT_BINS)
 	./t/unit/unit_basic
 	./t/unit/unit_cache
-
-# Needs clang with libFuzzer (Debian: libclang-rt-14-dev).
-.PHONY: fuzz
-fuzz: basic_auth.c t/unit/fuzz_basic.c t/unit/fuzz_pool.h include/pal_basic.h
-	clang -g -O1 -fsanitize=fuzzer,address,undefined $(UNIT_CFLAGS) \
-	    -o t/unit/fuzz_basic basic_auth.c t/unit/fuzz_basic.c $(UNIT_LIBS) -ldl
-	./t/unit/fuzz_basic -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-	    -print_final_stats=1
+	./t/unit/unit_softlock
+	./t/unit/unit_conf_values
+	./t/unit/unit_url
 
 # The test suite: Apache::Test + a real slapd (see t/TEST.PL, t/lib/PALTest.pm).
 #   make test                      all of t/*.t under mpm_event
@@ -76,25 +81,88 @@ test: all
 demo:
 	sh demo/run.sh
 
-# Unit tests and fuzzer for cache.c: APR and libcrypto only, no httpd needed.
-t/unit/unit_cache: cache.c t/unit/unit_cache.c include/pal_cache.h
-	cc $(UNIT_CFLAGS) -o $@ cache.c t/unit/unit_cache.c $(UNIT_LIBS) -lcrypto
-
-# Needs clang with libFuzzer (Debian: libclang-rt-14-dev). Inputs up to 16 KiB
-# so the 4096-byte string limit is reachable.
-.PHONY: fuzz-cache
-fuzz-cache: cache.c t/unit/fuzz_cache.c t/unit/fuzz_pool.h include/pal_cache.h
-	clang -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=undefined $(UNIT_CFLAGS) \
-	    -o t/unit/fuzz_cache cache.c t/unit/fuzz_cache.c $(UNIT_LIBS) \
-	    -lcrypto -ldl
-	./t/unit/fuzz_cache -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
-	    -print_final_stats=1
+# Unit tests and fuzzer for entry.c: APR and libcrypto only.
+t/unit/unit_cache: entry.c t/unit/unit_cache.c include/pal_entry.h t/unit/tap.h
+	cc $(UNIT_CFLAGS) -o $@ entry.c t/unit/unit_cache.c $(UNIT_LIBS) -lcrypto
 
 .PHONY: clean-cache
 clean: clean-cache
 clean-cache:
-	rm -f t/unit/unit_cache t/unit/fuzz_cache
+	rm -f t/unit/unit_cache t/unit/unit_softlock t/unit/unit_conf_values \
+	    t/unit/unit_url
+
+# Unit tests for softlock.c: APR only; forks processes and starts threads.
+t/unit/unit_softlock: softlock.c t/unit/unit_softlock.c include/pal_softlock.h \
+    t/unit/tap.h
+	cc $(UNIT_CFLAGS) -o $@ softlock.c t/unit/unit_softlock.c $(UNIT_LIBS)
+
+# Unit tests for conf_values.c (the directives' values): APR only.
+t/unit/unit_conf_values: conf_values.c t/unit/unit_conf_values.c t/unit/tap.h \
+                         include/pal_conf_values.h
+	cc $(UNIT_CFLAGS) -o $@ conf_values.c t/unit/unit_conf_values.c \
+	    $(UNIT_LIBS)
+
+# Unit tests for ldap_url.c (ProxyAuthLDAPURL): APR and libldap.
+t/unit/unit_url: ldap_url.c ldap_strings.c t/unit/unit_url.c include/pal_ldap.h \
+    t/unit/tap.h
+	cc $(UNIT_CFLAGS) -o $@ ldap_url.c ldap_strings.c t/unit/unit_url.c \
+	    $(UNIT_LIBS) -lldap -llber
+
+# Fuzzers (libFuzzer, ASan, UBSan), one per parser: t/unit/fuzz_NAME.c, its
+# seeds in t/fuzz/corpus/NAME/, a dictionary in t/fuzz/dict/NAME.dict where
+# one helps. Each runs FUZZ_SECONDS from its seeds (t/fuzz/run.sh); what a
+# run finds goes to t/fuzz/out/NAME/, never into the seeds. Fails when any
+# fuzzer crashes or a property it checks does not hold.
+#   make fuzz                      all of them, 60 s each
+#   make fuzz FUZZ_SECONDS=5       a quick run
+#   make fuzz FUZZERS="dn url"     some of them
+#   make fuzz-seeds                rewrite t/fuzz/corpus/cache/ from the encoders
+FUZZ_SECONDS ?= 60
+ALL_FUZZERS = basic filter dn log url conf cache
+FUZZERS ?= $(ALL_FUZZERS)
+FUZZ_CC ?= clang
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
+             -fno-sanitize-recover=undefined
+# What each fuzzer links besides itself and APR.
+FUZZ_SRCS_basic  = basic.c
+FUZZ_SRCS_filter = ldap_strings.c
+FUZZ_SRCS_dn     = ldap_strings.c
+FUZZ_SRCS_log    = ldap_strings.c ad_codes.c
+FUZZ_SRCS_url    = ldap_url.c ldap_strings.c
+FUZZ_LIBS_url    = -lldap -llber
+FUZZ_SRCS_conf   = conf_values.c
+FUZZ_SRCS_cache  = entry.c
+FUZZ_LIBS_cache  = -lcrypto
+
+.PHONY: fuzz fuzz-build fuzz-seeds clean-fuzz
+fuzz:
+	@sh t/deps.sh fuzz
+	@$(MAKE) --no-print-directory fuzz-build
+	@sh t/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
+
+fuzz-build: $(FUZZERS:%=t/unit/fuzz_%)
+	@:
+
+.SECONDEXPANSION:
+$(ALL_FUZZERS:%=t/unit/fuzz_%): t/unit/fuzz_%: t/unit/fuzz_%.c \
+        t/unit/fuzz_pool.h $$(FUZZ_SRCS_$$*) $(HDRS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(UNIT_CFLAGS) -o $@ $(FUZZ_SRCS_$*) $< \
+	    $(UNIT_LIBS) $(FUZZ_LIBS_$*) -ldl
+
+t/unit/fuzz_cache: t/unit/fuzz_cache_key.h
+
+t/unit/gen_cache_seeds: entry.c t/unit/gen_cache_seeds.c \
+        t/unit/fuzz_cache_key.h include/pal_entry.h
+	cc $(UNIT_CFLAGS) -o $@ entry.c t/unit/gen_cache_seeds.c $(UNIT_LIBS) \
+	    -lcrypto
+
+fuzz-seeds: t/unit/gen_cache_seeds
+	@mkdir -p t/fuzz/corpus/cache
+	./t/unit/gen_cache_seeds t/fuzz/corpus/cache
+
+clean: clean-fuzz
+clean-fuzz:
+	rm -rf t/fuzz/out t/unit/gen_cache_seeds $(ALL_FUZZERS:%=t/unit/fuzz_%)
 
 # Benchmark against httpd's own LDAP stack and Squid (bench/run.pl; needs the
 # packages of `sh t/deps.sh bench`). Results: bench/out/results.md, bench.svg.
@@ -108,6 +176,18 @@ bench:
 	@sh t/deps.sh bench
 	@$(MAKE) --no-print-directory all
 	perl bench/run.pl $(if $(filter-out 0,$(QUICK)),--quick) $(if $(filter-out 0,$(PUBLISH)),--publish) $(BENCH_ARGS)
+
+# Soak test (t/soak/soak.pl; needs the packages of `sh t/deps.sh soak`): steady
+# proxy load through slapd SIGKILL/restart, SIGSTOP/SIGCONT, redis stop/restart
+# and two graceful restarts, then a report of 7 invariants; about 3 minutes.
+# Report and logs: t/soak/out/. Fails when an invariant does not hold.
+#   make soak SOAK_ARGS="--rate 20 --keep"    any option of t/soak/soak.pl
+SOAK_ARGS ?=
+.PHONY: soak
+soak:
+	@sh t/deps.sh soak
+	@$(MAKE) --no-print-directory all
+	perl t/soak/soak.pl $(SOAK_ARGS)
 
 # ---------------------------------------------------------------------------
 # The suite under sanitizers and valgrind (t/bin/sanitized-suite runs it and

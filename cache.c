@@ -1,770 +1,762 @@
 /* Licensed under the Apache License, Version 2.0 (see NOTICE). */
 /*
- * The credential cache's logic (include/pal_cache.h): keyed hashes, entries
- * sealed with a MAC, and the session windows. APR and libcrypto only, so the
- * unit tests and the fuzzer link this file alone.
+ * The credential cache on httpd's socache (contract: include/pal_cache.h):
+ * shmcb by default (one cache for every child), memcache or redis for a
+ * farm of proxies.
  *
- * Every HMAC input starts with a byte of its own ('C' contexts, 'V' entry
- * MACs, the kind character for keys), so no input of one use can be read as
- * an input of another under the same secret.
+ * Two stores: sessions (positive entries), and apart from them the
+ * negative, name and revocation entries, so that no number of bad
+ * credentials can scroll a live session out of shmcb's cyclic buffer.
+ * With memcache or redis both are the same instance: their entries have
+ * keys of their own and no cyclic buffer (the README says how to give
+ * them room).
+ *
+ * Lifetime: the instances, their mutexes, the random secret and the shared
+ * revocation time are made once per full start and kept as user data of
+ * the process pool, so a graceful restart keeps every session. The
+ * provider stays with its instances: a ProxyAuthCache changed at a
+ * graceful restart applies at the next full start.
  */
-#include <limits.h>
 #include <string.h>
 
-#include <apr_file_io.h>
-#include <apr_general.h>
-#include <apr_strings.h>
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "ap_provider.h"
+#include "ap_socache.h"
+#include "util_mutex.h"
 
-#include <openssl/core_names.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
+#include "apr_strings.h"
+#include "apr_atomic.h"
+#include "apr_global_mutex.h"
 
 #include "pal_cache.h"
+#include "pal_ad.h"
+#include "pal_conf_values.h"
+#include "pal_process.h"
+#include "pal_status.h"
 
-#define PAL_ENTRY_VERSION   1
-#define PAL_MAX_STRING      4096
-#define PAL_MAX_GROUPS      64
-#define PAL_SECRET_FILE_MIN 16
-#define PAL_SECRET_FILE_MAX (64 * 1024)
+APLOG_USE_MODULE(proxyauth_ldap);
 
-/* Length prefix of a NULL context field: no real length reaches it, so NULL
- * and "" hash differently. */
-#define PAL_NULL_FIELD APR_UINT64_MAX
+#define KEY_STATE "mod_proxyauth_ldap.cache"
+#define KEY_REVOKED "mod_proxyauth_ldap.revoked"
+#define CACHE_NAMESPACE "proxyauth-ldap"
 
-/* ---- integers ------------------------------------------------------------ */
+/* shmcb needs a global mutex around every access; with one mutex for
+ * every thread of every child, the hit path queues on it. The memory is
+ * split into shards, each with its own mutex. */
+#define MAX_SHARDS 8
+#define MIN_SHARD_BYTES (4 * 1024 * 1024)
+/* The negative, name and revocation entries of shmcb get this share of
+ * the configured size, on top of it. */
+#define ASIDE_DIVISOR 4
 
-static void put_u64(unsigned char *b, apr_uint64_t v)
-{
-    int i;
-
-    for (i = 7; i >= 0; i--) {
-        b[i] = (unsigned char)(v & 0xff);
-        v >>= 8;
-    }
-}
-
-static void put_u32(unsigned char *b, apr_uint32_t v)
-{
-    int i;
-
-    for (i = 3; i >= 0; i--) {
-        b[i] = (unsigned char)(v & 0xff);
-        v >>= 8;
-    }
-}
-
-static apr_uint64_t get_u64(const unsigned char *b)
-{
-    apr_uint64_t v = 0;
-    int i;
-
-    for (i = 0; i < 8; i++)
-        v = (v << 8) | b[i];
-    return v;
-}
-
-static apr_uint32_t get_u32(const unsigned char *b)
-{
-    apr_uint32_t v = 0;
-    int i;
-
-    for (i = 0; i < 4; i++)
-        v = (v << 8) | b[i];
-    return v;
-}
-
-/* Two's complement by hand: a cast of a value above INT64_MAX to a signed
- * type is implementation-defined. */
-static apr_uint64_t time_to_u64(apr_time_t t)
-{
-    return (apr_uint64_t)t;
-}
-
-static apr_time_t u64_to_time(apr_uint64_t v)
-{
-    if (v <= (apr_uint64_t)APR_INT64_MAX)
-        return (apr_time_t)v;
-    return -(apr_time_t)(~v) - 1;
-}
-
-/* ---- time arithmetic ----------------------------------------------------- */
-
-/* Stored times may come from other servers' clocks (a shared redis): keep
- * the arithmetic defined whatever they are. */
-static apr_time_t elapsed(apr_time_t now, apr_time_t then)
-{
-    if (then < 0 && now > APR_INT64_MAX + then)
-        return APR_INT64_MAX;
-    if (then > 0 && now < APR_INT64_MIN + then)
-        return APR_INT64_MIN;
-    return now - then;
-}
-
-static apr_time_t plus(apr_time_t t, apr_time_t d)
-{
-    if (d > 0 && t > APR_INT64_MAX - d)
-        return APR_INT64_MAX;
-    if (d < 0 && t < APR_INT64_MIN - d)
-        return APR_INT64_MIN;
-    return t + d;
-}
-
-static apr_time_t secs(int s)
-{
-    return apr_time_from_sec((apr_time_t)s);
-}
-
-static apr_time_t earlier(apr_time_t a, apr_time_t b)
-{
-    return a < b ? a : b;
-}
-
-/* ---- HMAC-SHA-256 ---------------------------------------------------------- */
-
-/* Streaming, so keys never need a buffer holding the password. */
 typedef struct {
-    EVP_MAC *mac;
-    EVP_MAC_CTX *ctx;
-    int ok;
-} pal_hmac;
+    const ap_socache_provider_t *provider;
+    int nshards;
+    ap_socache_instance_t *instance[MAX_SHARDS];
+    apr_global_mutex_t *mutex[MAX_SHARDS]; /* NULL: multi-process safe */
+} pal_store;
 
-static void hmac_begin(pal_hmac *h, const pal_secret *sec)
+/* What lives as long as the process: kept across graceful restarts. */
+typedef struct {
+    const char *spec;            /* "name:args" it was made from */
+    int local;                   /* shmcb: this host sees every store */
+    pal_store sessions;
+    pal_store aside_own;         /* shmcb only */
+    pal_store *aside;            /* negative, name, revocation entries */
+    pal_secret random_secret;
+} pal_cache_state;
+
+/* Set in post_config (parent) and child_init, read-only afterwards. The
+ * instances are guarded by their shard's global mutex (or are MT-safe). */
+static pal_cache_state *state;
+static const pal_secret *secret;
+/* The latest revocation stored by any child (shared memory, atomics): a
+ * session validated after it needs no look at its revocation entry
+ * (shmcb only; a farm's other proxies revoke without telling us). */
+static volatile apr_uint64_t *last_revoked;
+
+const pal_secret *pal_cache_secret(void)
 {
-    static char digest[] = "SHA256";
-    OSSL_PARAM params[2];
-
-    if (sec->keyed) {
-        h->mac = NULL;
-        h->ctx = EVP_MAC_CTX_dup(sec->keyed);
-        h->ok = h->ctx != NULL;
-        return;
-    }
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                 digest, 0);
-    params[1] = OSSL_PARAM_construct_end();
-    h->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    h->ctx = h->mac != NULL ? EVP_MAC_CTX_new(h->mac) : NULL;
-    h->ok = h->ctx != NULL
-            && EVP_MAC_init(h->ctx, sec->bytes, sizeof(sec->bytes),
-                            params) == 1;
+    return secret;
 }
 
-static void hmac_add(pal_hmac *h, const void *data, apr_size_t len)
+/* ------------------------------------------------------------------ */
+/* Lifecycle                                                            */
+/* ------------------------------------------------------------------ */
+
+/* shmcb's own default (512 kB) holds about a thousand sessions: a bare
+ * "shmcb" gets the module's default size. */
+static const char *default_args(apr_pool_t *p, const pal_server_conf *c)
 {
-    if (h->ok && len > 0)
-        h->ok = EVP_MAC_update(h->ctx, data, len) == 1;
+    if (c->cache_provider && (strcmp(c->cache_provider, "shmcb")
+                              || (c->cache_args && *c->cache_args)))
+        return c->cache_args;
+    return apr_psprintf(p, "(%d)", PAL_DEFAULT_SHMCB_BYTES);
 }
 
-static void hmac_byte(pal_hmac *h, unsigned char c)
+/* "path-TAGi(bytes)" of shard i of n of a store that gets 1/divisor of the
+ * configured size, or NULL when the size is not given or too small. */
+static const char *shard_args(apr_pool_t *p, const char *args,
+                              const char *tag, int i, int n, int divisor)
 {
-    hmac_add(h, &c, 1);
+    return pal_value_shard_args(p, args, tag, i, n, divisor, MIN_SHARD_BYTES);
 }
 
-static void hmac_len(pal_hmac *h, apr_uint64_t n)
+static apr_status_t make_shard(apr_pool_t *pp, apr_pool_t *ptemp,
+                               server_rec *s, pal_store *st, int i,
+                               const char *args, const char *name)
 {
-    unsigned char b[8];
-
-    put_u64(b, n);
-    hmac_add(h, b, sizeof(b));
-}
-
-static int hmac_end(pal_hmac *h, unsigned char out[PAL_HASH_LEN])
-{
-    size_t outl = 0;
-
-    if (h->ok)
-        h->ok = EVP_MAC_final(h->ctx, out, &outl, PAL_HASH_LEN) == 1
-                && outl == PAL_HASH_LEN;
-    EVP_MAC_CTX_free(h->ctx);
-    EVP_MAC_free(h->mac);
-    if (!h->ok)
-        OPENSSL_cleanse(out, PAL_HASH_LEN);
-    return h->ok;
-}
-
-/* ---- secrets --------------------------------------------------------------- */
-
-int pal_secret_random(pal_secret *s)
-{
-    s->keyed = NULL;
-    return apr_generate_random_bytes(s->bytes, sizeof(s->bytes))
-           == APR_SUCCESS;
-}
-
-int pal_secret_prepare(pal_secret *s)
-{
-    pal_hmac h;
-
-    pal_secret_release(s);
-    hmac_begin(&h, s);
-    EVP_MAC_free(h.mac);
-    if (!h.ok) {
-        EVP_MAC_CTX_free(h.ctx);
-        return 0;
-    }
-    s->keyed = h.ctx;
-    return 1;
-}
-
-void pal_secret_release(pal_secret *s)
-{
-    if (s->keyed) {
-        EVP_MAC_CTX_free(s->keyed);
-        s->keyed = NULL;
-    }
-}
-
-const char *pal_secret_from_file(apr_pool_t *p, const char *path,
-                                 pal_secret *s)
-{
-    apr_file_t *f;
+    const ap_socache_provider_t *provider = st->provider;
+    struct ap_socache_hints hints;
+    const char *err;
     apr_status_t rv;
-    unsigned char *buf;
-    apr_size_t n = 0;
-    unsigned int mdlen = 0;
-    const char *err = NULL;
-    char msg[120];
 
-    s->keyed = NULL;
-    if (path == NULL || *path == '\0')
-        return "no secret file given";
-    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY,
-                       APR_FPROT_OS_DEFAULT, p);
+    err = provider->create(&st->instance[i], args, ptemp, pp);
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "PAL0011: ProxyAuthCache: "
+                     "%s", err);
+        return APR_EGENERAL;
+    }
+    if (provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE) {
+        rv = ap_global_mutex_create(&st->mutex[i], NULL, PAL_MUTEX_CACHE,
+                                    name, s, pp, 0);
+        if (rv != APR_SUCCESS)
+            return rv;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.avg_id_len = 66;
+    hints.avg_obj_size = 150;
+    hints.expiry_interval = apr_time_from_sec(30);
+    rv = provider->init(st->instance[i], name, &hints, s, pp);
     if (rv != APR_SUCCESS)
-        return apr_psprintf(p, "cannot open %s: %s", path,
-                            apr_strerror(rv, msg, sizeof(msg)));
-    /* one byte over the limit tells a too large file from a full one */
-    buf = apr_palloc(p, PAL_SECRET_FILE_MAX + 1);
-    rv = apr_file_read_full(f, buf, PAL_SECRET_FILE_MAX + 1, &n);
-    apr_file_close(f);
-
-    if (rv != APR_SUCCESS && rv != APR_EOF)
-        err = apr_psprintf(p, "cannot read %s: %s", path,
-                           apr_strerror(rv, msg, sizeof(msg)));
-    else if (n > PAL_SECRET_FILE_MAX)
-        err = apr_psprintf(p, "%s is larger than %d bytes", path,
-                           PAL_SECRET_FILE_MAX);
-    else if (n < PAL_SECRET_FILE_MIN)
-        err = apr_psprintf(p, "%s holds %" APR_SIZE_T_FMT " bytes; a secret "
-                           "file needs at least %d", path, n,
-                           PAL_SECRET_FILE_MIN);
-    else if (EVP_Digest(buf, n, s->bytes, &mdlen, EVP_sha256(), NULL) != 1
-             || mdlen != PAL_SECRET_LEN)
-        err = apr_psprintf(p, "cannot hash %s", path);
-
-    /* pool memory is reused: leave no copy of the secret behind */
-    OPENSSL_cleanse(buf, PAL_SECRET_FILE_MAX + 1);
-    return err;
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "PAL0012: cannot "
+                     "initialise the cache %s", name);
+    return rv;
 }
 
-/* ---- contexts and keys ----------------------------------------------------- */
-
-/* A context that could not be computed must still differ from every other
- * scope's, or two scopes would share entries: random, never a constant. */
-static void context_fallback(unsigned char ctx[PAL_HASH_LEN])
+/* One store: shards when the provider needs a global mutex and the size
+ * allows it, else one instance with the arguments as given. */
+static apr_status_t make_store(apr_pool_t *pp, apr_pool_t *ptemp,
+                               server_rec *s, pal_store *st,
+                               const ap_socache_provider_t *provider,
+                               const char *args, const char *tag,
+                               int divisor)
 {
-    static unsigned int counter;
-    unsigned int c;
+    int notmpsafe = (provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE) != 0;
+    apr_status_t rv;
+    int i, n = MAX_SHARDS;
 
-    if (apr_generate_random_bytes(ctx, PAL_HASH_LEN) == APR_SUCCESS)
-        return;
-    c = ++counter;
-    memset(ctx, 0xa5, PAL_HASH_LEN);
-    memcpy(ctx, &c, sizeof(c));
+    st->provider = provider;
+    while (notmpsafe && n > 1 && !shard_args(ptemp, args, tag, 0, n, divisor))
+        n /= 2;
+    st->nshards = notmpsafe && shard_args(ptemp, args, tag, 0, n, divisor)
+                  ? n : 1;
+    for (i = 0; i < st->nshards; i++) {
+        const char *a = shard_args(pp, args, tag, i, st->nshards, divisor);
+        rv = make_shard(pp, ptemp, s, st, i, a ? a : args,
+                        apr_psprintf(ptemp, "%s%s%d", CACHE_NAMESPACE, tag,
+                                     i));
+        if (rv != APR_SUCCESS)
+            return rv;
+    }
+    return APR_SUCCESS;
 }
 
-void pal_cache_context(const pal_secret *sec, const char *const *fields,
-                       int nfields, unsigned char ctx[PAL_HASH_LEN])
+static apr_status_t make_state(apr_pool_t *pp, apr_pool_t *ptemp,
+                               server_rec *s, const pal_server_conf *c,
+                               const ap_socache_provider_t *provider,
+                               const char *spec, pal_cache_state **out)
 {
-    pal_hmac h;
+    pal_cache_state *st = apr_pcalloc(pp, sizeof(*st));
+    const char *args = default_args(pp, c);
+    apr_status_t rv;
+
+    pal_process_pin_code((const void *)provider->create, s);
+    st->spec = apr_pstrdup(pp, spec);
+    st->local = !strcmp(provider->name, "shmcb");
+    rv = make_store(pp, ptemp, s, &st->sessions, provider, args, "", 1);
+    if (rv != APR_SUCCESS)
+        return rv;
+    st->aside = &st->sessions;
+    if (provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE) {
+        rv = make_store(pp, ptemp, s, &st->aside_own, provider, args,
+                        "aside", ASIDE_DIVISOR);
+        if (rv != APR_SUCCESS)
+            return rv;
+        st->aside = &st->aside_own;
+    }
+    if (!pal_secret_random(&st->random_secret))
+        return APR_EGENERAL;
+    pal_secret_prepare(&st->random_secret);
+    *out = st;
+    return APR_SUCCESS;
+}
+
+int pal_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
+                          server_rec *s)
+{
+    pal_server_conf *c = pal_conf_server(s);
+    apr_pool_t *pp = s->process->pool;
+    const char *name = c->cache_provider ? c->cache_provider : "shmcb";
+    const char *spec = apr_pstrcat(ptemp, name, ":",
+                                   c->cache_args ? c->cache_args : "", NULL);
+    const ap_socache_provider_t *provider;
+    pal_cache_state *old = NULL;
+    int fresh;
+    (void)pconf;
+
+    provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name,
+                                  AP_SOCACHE_PROVIDER_VERSION);
+    if (!provider) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "PAL0013: ProxyAuthCache "
+                     "%s: socache provider not found; load mod_socache_%s",
+                     name, name);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    apr_pool_userdata_get((void **)&old, KEY_STATE, pp);
+    if (old && strcmp(old->spec, spec))
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "PAL0014: ProxyAuthCache "
+                     "changed from %s to %s; the cache in use stays %s until "
+                     "the next full restart", old->spec, spec, old->spec);
+    if (!old) {
+        if (make_state(pp, ptemp, s, c, provider, spec, &old)
+            != APR_SUCCESS)
+            return HTTP_INTERNAL_SERVER_ERROR;
+        apr_pool_userdata_set(old, KEY_STATE, apr_pool_cleanup_null, pp);
+    }
+    state = old;
+    last_revoked = pal_process_shm(s, KEY_REVOKED, sizeof(*last_revoked),
+                                   &fresh);
+    if (!last_revoked)
+        return HTTP_INTERNAL_SERVER_ERROR;
+    if (c->secret_file)
+        pal_secret_prepare(&c->secret);
+    secret = c->secret_file ? &c->secret : &state->random_secret;
+    return OK;
+}
+
+static void attach_store(pal_store *st, apr_pool_t *pchild, server_rec *s)
+{
     int i;
 
-    hmac_begin(&h, sec);
-    hmac_byte(&h, 'C');
-    for (i = 0; i < nfields; i++) {
-        apr_size_t n;
-
-        if (fields[i] == NULL) {
-            hmac_len(&h, PAL_NULL_FIELD);
+    for (i = 0; i < st->nshards; i++) {
+        apr_status_t rv;
+        if (!st->mutex[i])
             continue;
-        }
-        n = strlen(fields[i]);
-        hmac_len(&h, n);
-        hmac_add(&h, fields[i], n);
+        rv = pal_process_mutex_child(&st->mutex[i], pchild);
+        if (rv != APR_SUCCESS)
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "PAL0015: cannot "
+                         "attach the cache mutex");
     }
-    if (!hmac_end(&h, ctx))
-        context_fallback(ctx);
 }
 
-static int known_kind(pal_key_kind kind)
+void pal_cache_child_init(apr_pool_t *pchild, server_rec *s)
 {
-    return kind == PAL_KEY_POSITIVE || kind == PAL_KEY_NAME
-           || kind == PAL_KEY_NEGATIVE || kind == PAL_KEY_ACCOUNT;
+    if (!state)
+        return;
+    attach_store(&state->sessions, pchild, s);
+    if (state->aside != &state->sessions)
+        attach_store(state->aside, pchild, s);
 }
 
-const char *pal_cache_key(apr_pool_t *p, const pal_secret *sec,
-                          pal_key_kind kind,
-                          const unsigned char ctx[PAL_HASH_LEN],
-                          const char *a, apr_size_t alen,
-                          const char *b, apr_size_t blen)
+/* ------------------------------------------------------------------ */
+/* socache access                                                       */
+/* ------------------------------------------------------------------ */
+
+/* The shard comes from the id's third byte, a hex digit of the HMAC:
+ * independent of the first byte, which picks shmcb's subcache inside the
+ * shard. */
+static int shard_of(const pal_store *st, const char *id)
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char md[PAL_HASH_LEN];
-    pal_hmac h;
-    char *key;
-    int i;
-
-    if (!known_kind(kind) || (a == NULL && alen > 0)
-        || (b == NULL && blen > 0))
-        return NULL;
-
-    hmac_begin(&h, sec);
-    hmac_byte(&h, (unsigned char)kind);
-    hmac_add(&h, ctx, PAL_HASH_LEN);
-    hmac_len(&h, alen);
-    hmac_add(&h, a, alen);
-    hmac_byte(&h, b != NULL);
-    hmac_len(&h, blen);
-    hmac_add(&h, b, blen);
-    if (!hmac_end(&h, md))
-        return NULL;
-
-    /* shmcb picks one of up to 256 subcaches by the id's first byte: a
-     * byte of the HMAC spreads entries over all of them (a kind letter or
-     * a hex digit would crowd every session into one or sixteen). */
-    key = apr_palloc(p, 2 + 2 * PAL_HASH_LEN + 1);
-    key[0] = (char)(md[PAL_HASH_LEN - 1] ? md[PAL_HASH_LEN - 1] : 0xff);
-    key[1] = (char)kind;
-    for (i = 0; i < PAL_HASH_LEN; i++) {
-        key[2 + 2 * i] = hex[md[i] >> 4];
-        key[3 + 2 * i] = hex[md[i] & 15];
-    }
-    key[2 + 2 * PAL_HASH_LEN] = '\0';
-    return key;
+    int h = id[1] ? id[2] : 0;
+    int v = (h >= 'a') ? h - 'a' + 10 : h - '0';
+    return (v & 15) % st->nshards;
 }
 
-/* ---- sealed entries -------------------------------------------------------- */
-
-/*
- * Layout: version, entry type (the kind character, so one type is never
- * read as another), fixed-width big-endian fields, strings as a 4-byte
- * length and their bytes, then the MAC. Encoders refuse whatever the
- * decoders would refuse, so everything stored can be read back.
- */
-
-static int entry_mac(const pal_secret *sec, const char *id,
-                     const unsigned char *payload, apr_size_t len,
-                     unsigned char mac[PAL_HASH_LEN])
+static int store_lock(request_rec *r, pal_store *st, int shard)
 {
-    pal_hmac h;
-    apr_size_t idlen = strlen(id);
-
-    hmac_begin(&h, sec);
-    hmac_byte(&h, 'V');
-    hmac_len(&h, idlen);
-    hmac_add(&h, id, idlen);
-    hmac_add(&h, payload, len);
-    return hmac_end(&h, mac);
+    apr_status_t rv;
+    if (!st->mutex[shard])
+        return 1;
+    rv = apr_global_mutex_lock(st->mutex[shard]);
+    if (rv != APR_SUCCESS)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "PAL0501: cache lock "
+                      "failed");
+    return rv == APR_SUCCESS;
 }
 
-/* Adds the encoded size of s to *n; 0 when s is too long to store. */
-static int str_size(const char *s, apr_size_t *n)
+static void store_unlock(pal_store *st, int shard)
 {
-    apr_size_t len = s != NULL ? strlen(s) : 0;
+    if (st->mutex[shard])
+        apr_global_mutex_unlock(st->mutex[shard]);
+}
 
-    if (len > PAL_MAX_STRING)
+#define MAX_VALUE 8192
+
+/* A failed or unreachable cache is a miss: the caller then asks LDAP. */
+static int cache_get(request_rec *r, pal_store *st, const char *id,
+                     unsigned char **data, unsigned int *len)
+{
+    unsigned char *buf;
+    unsigned int n = MAX_VALUE;
+    apr_status_t rv;
+    int sh;
+
+    if (!id)
         return 0;
-    *n += 4 + len;
+    sh = shard_of(st, id);
+    buf = apr_palloc(r->pool, MAX_VALUE);
+    if (!store_lock(r, st, sh))
+        return 0;
+    rv = st->provider->retrieve(st->instance[sh], r->server,
+                                (const unsigned char *)id,
+                                (unsigned int)strlen(id), buf, &n, r->pool);
+    store_unlock(st, sh);
+    if (rv != APR_SUCCESS)
+        return 0;
+    *data = buf;
+    *len = n;
     return 1;
 }
 
-static unsigned char *put_str(unsigned char *w, const char *s)
-{
-    apr_size_t len = s != NULL ? strlen(s) : 0;
+/* Once per process and reason: a value that cannot be cached is only
+ * validated again next time, which is safe, but should not go unseen. */
+static volatile apr_uint32_t told_too_large;
 
-    put_u32(w, (apr_uint32_t)len);
-    if (len > 0)
-        memcpy(w + 4, s, len);
-    return w + 4 + len;
+static void log_not_cached(request_rec *r, const char *why)
+{
+    if (apr_atomic_cas32(&told_too_large, 1, 0) == 0)
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PAL0504: a cache "
+                      "entry was not stored: %s; such users are validated "
+                      "against LDAP on every request (logged once per "
+                      "process)", why);
 }
 
-static unsigned char *put_time(unsigned char *w, apr_time_t t)
+static void cache_put(request_rec *r, pal_store *st, const char *id,
+                      apr_time_t expiry, const unsigned char *data,
+                      apr_size_t len)
 {
-    put_u64(w, time_to_u64(t));
-    return w + 8;
-}
+    apr_status_t rv;
+    int sh;
 
-/* A buffer for a payload of plen bytes and its MAC, header written. */
-static unsigned char *entry_begin(apr_pool_t *p, apr_size_t plen,
-                                  pal_key_kind type, unsigned char **w)
-{
-    unsigned char *buf = apr_palloc(p, plen + PAL_HASH_LEN);
-
-    buf[0] = PAL_ENTRY_VERSION;
-    buf[1] = (unsigned char)type;
-    *w = buf + 2;
-    return buf;
-}
-
-static apr_size_t entry_seal(const pal_secret *sec, const char *id,
-                             unsigned char *buf, apr_size_t plen,
-                             unsigned char **out)
-{
-    if (!entry_mac(sec, id, buf, plen, buf + plen))
-        return 0;
-    *out = buf;
-    return plen + PAL_HASH_LEN;
-}
-
-typedef struct {
-    const unsigned char *p;
-    apr_size_t left;
-    int ok;
-} pal_reader;
-
-/* Checks the MAC before anything else is looked at, then the header. */
-static int entry_open(const pal_secret *sec, const char *id,
-                      pal_key_kind type, const unsigned char *data,
-                      apr_size_t len, pal_reader *r)
-{
-    unsigned char mac[PAL_HASH_LEN];
-    apr_size_t plen;
-    int same;
-
-    if (id == NULL || data == NULL || len < 2 + PAL_HASH_LEN)
-        return 0;
-    plen = len - PAL_HASH_LEN;
-    if (!entry_mac(sec, id, data, plen, mac))
-        return 0;
-    same = pal_memeq(mac, data + plen, PAL_HASH_LEN);
-    if (!same || data[0] != PAL_ENTRY_VERSION
-        || data[1] != (unsigned char)type)
-        return 0;
-    r->p = data + 2;
-    r->left = plen - 2;
-    r->ok = 1;
-    return 1;
-}
-
-static const unsigned char *rd_take(pal_reader *r, apr_size_t n)
-{
-    const unsigned char *at = r->p;
-
-    if (!r->ok || r->left < n) {
-        r->ok = 0;
-        return NULL;
+    /* A NULL id or an empty encoding means the encoder refused the entry
+     * (told by the caller) or OpenSSL failed: not caching is always safe. */
+    if (!id || len == 0)
+        return;
+    if (len > MAX_VALUE) {
+        log_not_cached(r, apr_psprintf(r->pool, "%" APR_SIZE_T_FMT " bytes, "
+                                       "more than %d", len, MAX_VALUE));
+        return;
     }
-    r->p += n;
-    r->left -= n;
-    return at;
-}
-
-static unsigned char rd_u8(pal_reader *r)
-{
-    const unsigned char *b = rd_take(r, 1);
-
-    return b != NULL ? b[0] : 0;
-}
-
-static apr_uint32_t rd_u32(pal_reader *r)
-{
-    const unsigned char *b = rd_take(r, 4);
-
-    return b != NULL ? get_u32(b) : 0;
-}
-
-static apr_time_t rd_time(pal_reader *r)
-{
-    const unsigned char *b = rd_take(r, 8);
-
-    return b != NULL ? u64_to_time(get_u64(b)) : 0;
-}
-
-static const char *rd_str(pal_reader *r, apr_pool_t *p)
-{
-    apr_uint32_t len = rd_u32(r);
-    const unsigned char *b;
-
-    if (len > PAL_MAX_STRING) {
-        r->ok = 0;
-        return NULL;
+    sh = shard_of(st, id);
+    if (!store_lock(r, st, sh))
+        return;
+    rv = st->provider->store(st->instance[sh], r->server,
+                             (const unsigned char *)id,
+                             (unsigned int)strlen(id), expiry,
+                             (unsigned char *)data, (unsigned int)len,
+                             r->pool);
+    store_unlock(st, sh);
+    if (rv != APR_SUCCESS) {
+        pal_stat_inc(PAL_STAT_STORE_FAIL);
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "PAL0502: cache store "
+                      "failed");
     }
-    b = rd_take(r, len);
-    /* the encoder wrote C strings: an inner NUL would truncate silently */
-    if (b == NULL || memchr(b, '\0', len) != NULL) {
-        r->ok = 0;
-        return NULL;
-    }
-    return apr_pstrmemdup(p, (const char *)b, len);
 }
 
-/* Every field read and nothing left over. */
-static int rd_done(const pal_reader *r)
+static void cache_remove(request_rec *r, pal_store *st, const char *id)
 {
-    return r->ok && r->left == 0;
+    int sh;
+
+    if (!id)
+        return;
+    sh = shard_of(st, id);
+    if (!store_lock(r, st, sh))
+        return;
+    st->provider->remove(st->instance[sh], r->server,
+                         (const unsigned char *)id, (unsigned int)strlen(id),
+                         r->pool);
+    store_unlock(st, sh);
 }
 
-/* ---- positive entries ---- */
-
-apr_size_t pal_pos_encode(apr_pool_t *p, const pal_secret *sec,
-                          const char *id, const pal_pos_entry *e,
-                          unsigned char **out)
+void pal_cache_status(request_rec *r, int flags)
 {
-    apr_size_t plen = 2 + 8 + 8 + 4;
-    unsigned char *buf, *w;
     int i;
 
-    *out = NULL;
-    if (id == NULL || e->ngroups < 0 || e->ngroups > PAL_MAX_GROUPS
-        || (e->ngroups > 0 && e->groups == NULL)
-        || !str_size(e->login, &plen) || !str_size(e->dn, &plen))
-        return 0;
-    for (i = 0; i < e->ngroups; i++) {
-        if (!str_size(e->groups[i].norm, &plen))
+    if (!state || !state->sessions.provider->status)
+        return;
+    for (i = 0; i < state->sessions.nshards; i++)
+        state->sessions.provider->status(state->sessions.instance[i], r,
+                                         flags);
+    for (i = 0; state->aside != &state->sessions && i < state->aside->nshards;
+         i++)
+        state->aside->provider->status(state->aside->instance[i], r, flags);
+}
+
+/* ------------------------------------------------------------------ */
+/* Keys                                                                 */
+/* ------------------------------------------------------------------ */
+
+/* An entry that fails its MAC (tampering, another secret, a torn write)
+ * is dropped and logged; it never counts as a hit. */
+static int checked(request_rec *r, pal_store *st, const char *id,
+                   int decoded)
+{
+    if (decoded)
+        return 1;
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PAL0503: dropped a cache "
+                  "entry that failed its integrity check");
+    cache_remove(r, st, id);
+    return 0;
+}
+
+/* The directory context: every setting that changes who a user is, or
+ * how far the directory's answer can be trusted, as LDAP is asked. */
+static void context_of(apr_pool_t *p, const pal_lookup *lk,
+                       unsigned char ctx[PAL_HASH_LEN])
+{
+    const pal_ldap_settings *s = &lk->s;
+    const char *f[9];
+    const char *attrs = "";
+    int i;
+
+    for (i = 0; i < s->group_attrs->nelts; i++)
+        attrs = apr_pstrcat(p, attrs, i ? " " : "",
+                            APR_ARRAY_IDX(s->group_attrs, i, const char *),
+                            NULL);
+    f[0] = pal_conf_realm(lk->conf);
+    f[1] = s->url->text;
+    f[2] = s->bind_dn;
+    f[3] = pal_conf_int(lk->conf->strip_domain, 0) ? "strip" : "nostrip";
+    f[4] = attrs;
+    f[5] = s->nested ? "nested" : "direct";
+    f[6] = s->starttls ? "starttls" : "plain";
+    f[7] = s->verify ? "verify" : "noverify";
+    f[8] = s->ca_file;
+    pal_cache_context(secret, f, 9, ctx);
+}
+
+void pal_cache_prepare(request_rec *r, const pal_dir_conf *c,
+                       const char *user, const char *password,
+                       apr_size_t password_len, pal_lookup *lk)
+{
+    memset(lk, 0, sizeof(*lk));
+    lk->conf = c;
+    lk->user = user;
+    lk->password = password;
+    lk->password_len = password_len;
+    lk->looked = apr_time_now();
+    pal_conf_ldap_settings(c, &lk->s);
+    pal_conf_windows(c, &lk->w);
+    if (!secret)
+        return;
+    context_of(r->pool, lk, lk->ctx);
+    lk->pkey = pal_cache_key(r->pool, secret, PAL_KEY_POSITIVE, lk->ctx,
+                             user, strlen(user), password, password_len);
+}
+
+static const char *account_key(request_rec *r, const pal_lookup *lk,
+                               pal_key_kind kind, const char *account,
+                               int with_password)
+{
+    return pal_cache_key(r->pool, secret, kind, lk->ctx, account,
+                         strlen(account),
+                         with_password ? lk->password : NULL,
+                         with_password ? lk->password_len : 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Lookups                                                              */
+/* ------------------------------------------------------------------ */
+
+int pal_cache_pick_groups(request_rec *r, pal_lookup *lk, int ngroups,
+                          const pal_group_result *have)
+{
+    const apr_array_header_t *g = lk->conf->groups;
+    int i, j;
+
+    lk->member = apr_pcalloc(r->pool, sizeof(int) * (apr_size_t)
+                             ((g ? g->nelts : 0) + 1));
+    for (i = 0; g && i < g->nelts; i++) {
+        const char *norm = APR_ARRAY_IDX(g, i, pal_group).norm;
+        for (j = 0; j < ngroups; j++)
+            if (!strcmp(have[j].norm, norm))
+                break;
+        if (j == ngroups)
             return 0;
-        plen += 1;
+        lk->member[i] = have[j].member;
     }
-
-    buf = entry_begin(p, plen, PAL_KEY_POSITIVE, &w);
-    w = put_time(w, e->validated);
-    w = put_time(w, e->last_used);
-    w = put_str(w, e->login);
-    w = put_str(w, e->dn);
-    put_u32(w, (apr_uint32_t)e->ngroups);
-    w += 4;
-    for (i = 0; i < e->ngroups; i++) {
-        w = put_str(w, e->groups[i].norm);
-        *w++ = e->groups[i].member != 0;
-    }
-    return entry_seal(sec, id, buf, plen, out);
+    return 1;
 }
 
-int pal_pos_decode(apr_pool_t *p, const pal_secret *sec, const char *id,
-                   const unsigned char *data, apr_size_t len,
-                   pal_pos_entry *out)
+apr_time_t pal_cache_revoked(request_rec *r, const pal_lookup *lk,
+                             const char *dn, apr_time_t validated)
 {
-    pal_reader r;
+    const char *id;
+    pal_revoked_entry e;
+    unsigned char *d;
+    unsigned int n;
+
+    if (!secret || !dn || !*dn)
+        return 0;
+    if (state->local && last_revoked
+        && validated > (apr_time_t)apr_atomic_read64(last_revoked))
+        return 0;
+    id = account_key(r, lk, PAL_KEY_REVOKED, dn, 0);
+    if (cache_get(r, state->aside, id, &d, &n)
+        && checked(r, state->aside, id,
+                   pal_revoked_decode(r->pool, secret, id, d, n, &e)))
+        return e.revoked;
+    return 0;
+}
+
+static void touch_positive(request_rec *r, pal_lookup *lk, pal_pos_entry *e,
+                           apr_time_t now)
+{
+    unsigned char *d;
+    apr_size_t n;
+
+    e->last_used = now;
+    n = pal_pos_encode(r->pool, secret, lk->pkey, e, &d);
+    cache_put(r, &state->sessions, lk->pkey, pal_pos_expiry(e, &lk->w), d,
+              n);
+}
+
+static int lookup_positive(request_rec *r, pal_lookup *lk, apr_time_t now)
+{
     pal_pos_entry e;
-    apr_uint32_t n, i;
+    unsigned char *d;
+    unsigned int n;
 
-    if (!entry_open(sec, id, PAL_KEY_POSITIVE, data, len, &r))
+    if (!cache_get(r, &state->sessions, lk->pkey, &d, &n)
+        || !checked(r, &state->sessions, lk->pkey,
+                    pal_pos_decode(r->pool, secret, lk->pkey, d, n, &e)))
         return 0;
-    e.validated = rd_time(&r);
-    e.last_used = rd_time(&r);
-    e.login = rd_str(&r, p);
-    e.dn = rd_str(&r, p);
-    n = rd_u32(&r);
-    if (!r.ok || n > PAL_MAX_GROUPS)
+    if (!pal_pos_usable(&e, &lk->w, now,
+                        pal_cache_revoked(r, lk, e.dn, e.validated))
+        || !pal_cache_pick_groups(r, lk, e.ngroups, e.groups))
         return 0;
-    e.ngroups = (int)n;
-    e.groups = n > 0 ? apr_pcalloc(p, n * sizeof(*e.groups)) : NULL;
-    for (i = 0; i < n && r.ok; i++) {
-        unsigned char m;
+    lk->login = e.login;
+    lk->dn = e.dn;
+    lk->validated = e.validated;
+    if (pal_pos_needs_touch(&e, &lk->w, now))
+        touch_positive(r, lk, &e, now);
+    return 1;
+}
 
-        e.groups[i].norm = rd_str(&r, p);
-        m = rd_u8(&r);
-        if (m > 1)
-            r.ok = 0;
-        e.groups[i].member = m;
+static const char *name_key(request_rec *r, const pal_lookup *lk)
+{
+    return pal_cache_key(r->pool, secret, PAL_KEY_NAME, lk->ctx, lk->user,
+                         strlen(lk->user), NULL, 0);
+}
+
+/* The account a name maps to: the entry's DN when LDAP told us, else the
+ * normalised name, so negative entries of one account meet. */
+static void resolve_account(request_rec *r, pal_lookup *lk)
+{
+    const char *id = name_key(r, lk);
+    pal_name_entry ne;
+    unsigned char *d;
+    unsigned int n;
+
+    if (cache_get(r, state->aside, id, &d, &n)
+        && checked(r, state->aside, id,
+                   pal_name_decode(r->pool, secret, id, d, n, &ne))
+        && *ne.dn) {
+        lk->account = ne.dn;
+        lk->account_is_dn = 1;
+        return;
     }
-    if (!rd_done(&r))
-        return 0;
-    *out = e;
-    return 1;
+    lk->account = apr_pstrcat(r->pool, "name:", lk->user, NULL);
+    ap_str_tolower((char *)lk->account);
+    lk->account_is_dn = 0;
 }
 
-/* ---- negative entries ---- */
-
-apr_size_t pal_neg_encode(apr_pool_t *p, const pal_secret *sec,
-                          const char *id, const pal_neg_entry *e,
-                          unsigned char **out)
+/* The negative entry of (account, password), renewed when it answers. */
+static int lookup_negative(request_rec *r, pal_lookup *lk,
+                           const char *account, apr_time_t now)
 {
-    apr_size_t plen = 2 + 8 + 8;
-    unsigned char *buf, *w;
-
-    *out = NULL;
-    if (id == NULL || !str_size(e->reason, &plen))
-        return 0;
-    buf = entry_begin(p, plen, PAL_KEY_NEGATIVE, &w);
-    w = put_time(w, e->first_failure);
-    w = put_time(w, e->last_failure);
-    put_str(w, e->reason);
-    return entry_seal(sec, id, buf, plen, out);
-}
-
-int pal_neg_decode(apr_pool_t *p, const pal_secret *sec, const char *id,
-                   const unsigned char *data, apr_size_t len,
-                   pal_neg_entry *out)
-{
-    pal_reader r;
+    const char *id = account_key(r, lk, PAL_KEY_NEGATIVE, account, 1);
     pal_neg_entry e;
+    unsigned char *d;
+    unsigned int n;
 
-    if (!entry_open(sec, id, PAL_KEY_NEGATIVE, data, len, &r))
+    if (!lk->w.negative || !cache_get(r, state->aside, id, &d, &n)
+        || !checked(r, state->aside, id,
+                    pal_neg_decode(r->pool, secret, id, d, n, &e))
+        || !pal_neg_usable(&e, &lk->w, now))
         return 0;
-    e.first_failure = rd_time(&r);
-    e.last_failure = rd_time(&r);
-    e.reason = rd_str(&r, p);
-    if (!rd_done(&r))
-        return 0;
-    *out = e;
+    lk->reason = e.reason;
+    if (pal_neg_needs_touch(&e, now)) {
+        apr_size_t len;
+        e.last_failure = now;
+        len = pal_neg_encode(r->pool, secret, id, &e, &d);
+        cache_put(r, state->aside, id, pal_neg_expiry(&e, &lk->w), d, len);
+    }
     return 1;
 }
 
-/* ---- name entries ---- */
-
-apr_size_t pal_name_encode(apr_pool_t *p, const pal_secret *sec,
-                           const char *id, const pal_name_entry *e,
-                           unsigned char **out)
+static pal_cache_answer lookup(request_rec *r, pal_lookup *lk, int count)
 {
-    apr_size_t plen = 2 + 8;
-    unsigned char *buf, *w;
+    apr_time_t now = apr_time_now();
 
-    *out = NULL;
-    if (id == NULL || !str_size(e->dn, &plen))
+    if (!secret || !lk->pkey)
+        return PAL_CACHE_MISS;
+    if (lookup_positive(r, lk, now)) {
+        if (count)
+            pal_stat_inc(PAL_STAT_HIT);
+        return PAL_CACHE_HIT;
+    }
+    resolve_account(r, lk);
+    if (lookup_negative(r, lk, lk->account, now)) {
+        if (count)
+            pal_stat_inc(PAL_STAT_NEGATIVE_HIT);
+        return PAL_CACHE_NEGATIVE;
+    }
+    if (count)
+        pal_stat_inc(PAL_STAT_MISS);
+    return PAL_CACHE_MISS;
+}
+
+pal_cache_answer pal_cache_lookup(request_rec *r, pal_lookup *lk)
+{
+    return lookup(r, lk, 1);
+}
+
+pal_cache_answer pal_cache_recheck(request_rec *r, pal_lookup *lk)
+{
+    return lookup(r, lk, 0);
+}
+
+int pal_cache_known_bad(request_rec *r, pal_lookup *lk, const char *dn)
+{
+    if (!secret || !lk->pkey)
         return 0;
-    buf = entry_begin(p, plen, PAL_KEY_NAME, &w);
-    w = put_time(w, e->stored);
-    put_str(w, e->dn);
-    return entry_seal(sec, id, buf, plen, out);
+    return lookup_negative(r, lk, dn, apr_time_now());
 }
 
-int pal_name_decode(apr_pool_t *p, const pal_secret *sec, const char *id,
-                    const unsigned char *data, apr_size_t len,
-                    pal_name_entry *out)
+/* ------------------------------------------------------------------ */
+/* Stores                                                               */
+/* ------------------------------------------------------------------ */
+
+pal_group_result *pal_cache_group_results(apr_pool_t *p,
+                                          const apr_array_header_t *g,
+                                          const int *member, int *ngroups)
 {
-    pal_reader r;
-    pal_name_entry e;
+    pal_group_result *out;
+    int i;
 
-    if (!entry_open(sec, id, PAL_KEY_NAME, data, len, &r))
-        return 0;
-    e.stored = rd_time(&r);
-    e.dn = rd_str(&r, p);
-    if (!rd_done(&r))
-        return 0;
-    *out = e;
-    return 1;
+    *ngroups = g ? g->nelts : 0;
+    out = apr_pcalloc(p, sizeof(*out) * (apr_size_t)(*ngroups + 1));
+    for (i = 0; i < *ngroups; i++) {
+        out[i].norm = apr_pstrdup(p, APR_ARRAY_IDX(g, i, pal_group).norm);
+        out[i].member = member ? member[i] : 0;
+    }
+    return out;
 }
 
-/* ---- account entries ---- */
-
-apr_size_t pal_account_encode(apr_pool_t *p, const pal_secret *sec,
-                              const char *id, const pal_account_entry *e,
-                              unsigned char **out)
+static void store_positive(request_rec *r, pal_lookup *lk,
+                           const pal_auth_result *res, apr_time_t now)
 {
-    apr_size_t plen = 2 + 4 + 8 + 8 + 8;
-    unsigned char *buf, *w;
+    pal_pos_entry e;
+    unsigned char *d;
+    apr_size_t n;
 
-    *out = NULL;
-    if (id == NULL || e->bad_count < 0)
-        return 0;
-    buf = entry_begin(p, plen, PAL_KEY_ACCOUNT, &w);
-    put_u32(w, (apr_uint32_t)e->bad_count);
-    w += 4;
-    w = put_time(w, e->last_bad);
-    w = put_time(w, e->first_bad);
-    put_time(w, e->revoked);
-    return entry_seal(sec, id, buf, plen, out);
+    memset(&e, 0, sizeof(e));
+    e.validated = now;
+    e.last_used = now;
+    e.login = res->login ? res->login : lk->user;
+    e.dn = res->dn ? res->dn : "";
+    e.groups = pal_cache_group_results(r->pool, lk->conf->groups,
+                                       res->group_member, &e.ngroups);
+    n = pal_pos_encode(r->pool, secret, lk->pkey, &e, &d);
+    if (n == 0 && e.ngroups > PAL_ENTRY_MAX_GROUPS)
+        log_not_cached(r, apr_psprintf(r->pool, "a scope asks for %d groups, "
+                                       "more than %d", e.ngroups,
+                                       PAL_ENTRY_MAX_GROUPS));
+    else if (n == 0)
+        log_not_cached(r, apr_psprintf(r->pool, "a value is longer than %d "
+                                       "bytes", PAL_ENTRY_MAX_STRING));
+    cache_put(r, &state->sessions, lk->pkey, pal_pos_expiry(&e, &lk->w), d,
+              n);
 }
 
-int pal_account_decode(apr_pool_t *p, const pal_secret *sec, const char *id,
-                       const unsigned char *data, apr_size_t len,
-                       pal_account_entry *out)
-{
-    pal_reader r;
-    pal_account_entry e;
-    apr_uint32_t n;
-
-    (void)p;
-    if (!entry_open(sec, id, PAL_KEY_ACCOUNT, data, len, &r))
-        return 0;
-    n = rd_u32(&r);
-    e.last_bad = rd_time(&r);
-    e.first_bad = rd_time(&r);
-    e.revoked = rd_time(&r);
-    if (!rd_done(&r) || n > INT_MAX)
-        return 0;
-    e.bad_count = (int)n;
-    *out = e;
-    return 1;
-}
-
-/* ---- session windows ------------------------------------------------------- */
-
-int pal_pos_usable(const pal_pos_entry *e, const pal_windows *w,
-                   apr_time_t now, apr_time_t revoked)
-{
-    /* a window of 0 means no sessions, whatever the stored times say */
-    if (w->idle <= 0 || w->max <= 0 || e->validated > now)
-        return 0;
-    if (elapsed(now, e->validated) >= secs(w->max)
-        || elapsed(now, e->last_used) >= secs(w->idle))
-        return 0;
-    return revoked == 0 || e->validated >= revoked;
-}
-
-int pal_pos_needs_touch(const pal_pos_entry *e, const pal_windows *w,
-                        apr_time_t now)
-{
-    apr_time_t every = secs(w->idle) / 10;
-
-    if (every < secs(1))
-        every = secs(1);
-    return elapsed(now, e->last_used) >= every;
-}
-
-apr_time_t pal_pos_expiry(const pal_pos_entry *e, const pal_windows *w)
-{
-    return earlier(plus(e->last_used, secs(w->idle)),
-                   plus(e->validated, secs(w->max)));
-}
-
-int pal_neg_usable(const pal_neg_entry *e, const pal_windows *w,
-                   apr_time_t now)
-{
-    if (w->negative <= 0 || e->last_failure > now)
-        return 0;
-    return elapsed(now, e->last_failure) < secs(w->negative)
-           && elapsed(now, e->first_failure) < secs(w->max);
-}
-
-int pal_neg_needs_touch(const pal_neg_entry *e, apr_time_t now)
-{
-    return elapsed(now, e->last_failure) >= secs(1);
-}
-
-apr_time_t pal_neg_expiry(const pal_neg_entry *e, const pal_windows *w)
-{
-    return earlier(plus(e->last_failure, secs(w->negative)),
-                   plus(e->first_failure, secs(w->max)));
-}
-
-int pal_account_locked(const pal_account_entry *e, const pal_windows *w,
+static void store_name(request_rec *r, pal_lookup *lk, const char *dn,
                        apr_time_t now)
 {
-    /* with no negative TTL a wrong password is forgotten at once */
-    if (w->max_bad <= 0 || w->negative <= 0)
-        return 0;
-    return e->bad_count >= w->max_bad
-           && elapsed(now, e->last_bad) < secs(w->negative);
+    const char *id = name_key(r, lk);
+    pal_name_entry ne;
+    unsigned char *d;
+    apr_size_t n;
+
+    ne.stored = now;
+    ne.dn = dn ? dn : "";
+    n = pal_name_encode(r->pool, secret, id, &ne, &d);
+    cache_put(r, state->aside, id, now + apr_time_from_sec(lk->w.max), d, n);
 }
 
-void pal_account_note_bad(pal_account_entry *e, const pal_windows *w,
-                          apr_time_t now)
+static void store_negative(request_rec *r, pal_lookup *lk,
+                           const pal_auth_result *res, apr_time_t now)
 {
-    if (e->last_bad == 0 || e->bad_count < 0
-        || elapsed(now, e->last_bad) >= secs(w->negative)) {
-        e->bad_count = 0;
-        e->first_bad = now;
+    const char *id = account_key(r, lk, PAL_KEY_NEGATIVE, lk->account, 1);
+    pal_neg_entry e;
+    unsigned char *d;
+    apr_size_t n;
+
+    e.first_failure = now;
+    e.last_failure = now;
+    e.reason = res->reason ? res->reason : "rejected";
+    n = pal_neg_encode(r->pool, secret, id, &e, &d);
+    cache_put(r, state->aside, id, pal_neg_expiry(&e, &lk->w), d, n);
+}
+
+/* An account-state code ends every cached session of the DN. */
+static void store_revocation(request_rec *r, pal_lookup *lk, apr_time_t now)
+{
+    const char *id = account_key(r, lk, PAL_KEY_REVOKED, lk->account, 0);
+    pal_revoked_entry e;
+    unsigned char *d;
+    apr_size_t n;
+
+    e.revoked = now;
+    n = pal_revoked_encode(r->pool, secret, id, &e, &d);
+    cache_put(r, state->aside, id, now + apr_time_from_sec(lk->w.max), d, n);
+    /* After the entry: a reader that skips it must find nothing there. */
+    if (last_revoked)
+        apr_atomic_set64(last_revoked, (apr_uint64_t)now);
+}
+
+void pal_cache_store(request_rec *r, pal_lookup *lk,
+                     const pal_auth_result *res)
+{
+    apr_time_t now = apr_time_now();
+
+    if (!secret || !lk->pkey || res->status == PAL_AUTH_UNAVAILABLE)
+        return;
+    if (res->status == PAL_AUTH_OK) {
+        /* No name entry for a success: it is only needed to key failures
+         * on the account, and the first failure writes it. Sessions stay
+         * at one entry each. */
+        store_positive(r, lk, res, now);
+        return;
     }
-    if (e->bad_count < INT_MAX)
-        e->bad_count++;
-    e->last_bad = now;
-}
-
-/* ---- comparison ------------------------------------------------------------ */
-
-int pal_memeq(const void *a, const void *b, apr_size_t len)
-{
-    return CRYPTO_memcmp(a, b, len) == 0;
+    if (res->dn && *res->dn) {
+        lk->account = res->dn;
+        lk->account_is_dn = 1;
+    }
+    else if (!lk->account) {
+        resolve_account(r, lk);
+    }
+    store_name(r, lk, res->dn, now);
+    /* The soft lock refused without a bind: the password may be the right
+     * one, so nothing is learnt about it. */
+    if (res->status == PAL_AUTH_LOCKED)
+        return;
+    if (lk->w.negative > 0)
+        store_negative(r, lk, res, now);
+    if (res->status == PAL_AUTH_ACCOUNT && lk->account_is_dn
+        && pal_ad_subcode_ends_sessions(res->ad_code))
+        store_revocation(r, lk, now);
 }

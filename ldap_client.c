@@ -2,8 +2,8 @@
 /*
  * The LDAP client of mod_proxyauth_ldap: per-process pools of connections,
  * failover across the servers of one URL, one deadline per server attempt,
- * TLS with verification, search-then-bind, and group checks by server-side
- * filters.
+ * TLS with verification, search-then-bind with a gate between the two, and
+ * group checks by server-side filters.
  *
  * A pool slot holds two handles to the same server: the search handle binds
  * once as the service account and keeps that identity; user binds go to the
@@ -24,280 +24,8 @@
 #include <ldap.h>
 
 #include "pal_ldap.h"
-#include "pal_basic.h"
-
-/* ------------------------------------------------------------------ */
-/* URL parsing                                                          */
-/* ------------------------------------------------------------------ */
-
-static const char *parse_hostport(apr_pool_t *p, const char *hp, int ldaps,
-                                  pal_ldap_server *srv)
-{
-    const char *host = hp, *port = NULL;
-    apr_size_t hlen;
-    long n = ldaps ? 636 : 389;
-
-    if (*hp == '[') {
-        const char *close = strchr(hp, ']');
-        if (!close || close == hp + 1)
-            return apr_psprintf(p, "bad IPv6 host '%s'", hp);
-        host = apr_pstrmemdup(p, hp + 1, (apr_size_t)(close - hp - 1));
-        if (close[1] == ':')
-            port = close + 2;
-        else if (close[1] != '\0')
-            return apr_psprintf(p, "bad host '%s'", hp);
-    }
-    else {
-        const char *colon = strchr(hp, ':');
-        if (colon) {
-            host = apr_pstrmemdup(p, hp, (apr_size_t)(colon - hp));
-            port = colon + 1;
-        }
-    }
-    hlen = strlen(host);
-    if (hlen == 0 || hlen > 255
-        || strpbrk(host, *hp == '[' ? "/?#@[] " : "/?#@[]: "))
-        return apr_psprintf(p, "bad host '%s'", hp);
-    if (port) {
-        char *end;
-        n = strtol(port, &end, 10);
-        if (*port == '\0' || *end != '\0' || n < 1 || n > 65535)
-            return apr_psprintf(p, "bad port in '%s'", hp);
-    }
-    srv->host = host;
-    srv->port = (apr_port_t)n;
-    srv->hostport = strchr(host, ':')
-        ? apr_psprintf(p, "[%s]:%ld", host, n)
-        : apr_psprintf(p, "%s:%ld", host, n);
-    srv->uri = apr_pstrcat(p, ldaps ? "ldaps://" : "ldap://", srv->hostport,
-                           NULL);
-    return NULL;
-}
-
-static const char *parse_hostlist(apr_pool_t *p, const char *list, int ldaps,
-                                  apr_array_header_t *servers)
-{
-    char *copy = apr_pstrdup(p, list), *last, *tok;
-
-    for (tok = apr_strtok(copy, " \t", &last); tok;
-         tok = apr_strtok(NULL, " \t", &last)) {
-        pal_ldap_server *srv = apr_array_push(servers);
-        const char *err = parse_hostport(p, tok, ldaps, srv);
-        if (err)
-            return err;
-    }
-    if (servers->nelts == 0)
-        return "no LDAP server host in the URL";
-    return NULL;
-}
-
-/* A cheap structural check of an RFC 4515 filter: one outer pair of
- * parentheses, balanced, no empty item; catches typos at startup instead of
- * a 503 on every request. */
-static int filter_balanced(const char *f)
-{
-    int depth = 0;
-
-    if (*f != '(')
-        return 0;
-    for (; *f; f++) {
-        if (*f == '\\') {
-            if (!f[1])
-                return 0;
-            f++;
-        }
-        else if (*f == '(') {
-            if (f[1] == ')')
-                return 0;
-            depth++;
-        }
-        else if (*f == ')' && --depth == 0) {
-            return f[1] == '\0';
-        }
-    }
-    return 0;
-}
-
-/* Non-zero when the URL's third '?' field (the scope) is not empty. */
-static int scope_written(const char *tail)
-{
-    const char *q = strchr(tail, '?');
-    if (!q || !(q = strchr(q + 1, '?')))
-        return 0;
-    return q[1] != '\0' && q[1] != '?';
-}
-
-/* libldap parses dn?attr?scope?filter (with %-decoding); the host list is
- * ours because RFC 4516 allows only one host and we accept several. */
-static const char *parse_url_tail(apr_pool_t *p, const char *tail,
-                                  pal_ldap_url *u)
-{
-    LDAPURLDesc *d = NULL;
-    const char *probe = apr_pstrcat(p, "ldap://h", tail, NULL);
-    int rc = ldap_url_parse(probe, &d);
-
-    if (rc != LDAP_URL_SUCCESS)
-        return apr_psprintf(p, "cannot parse base DN / attribute / scope / "
-                            "filter (libldap URL error %d)", rc);
-    u->basedn = apr_pstrdup(p, d->lud_dn ? d->lud_dn : "");
-    u->attr = apr_pstrdup(p, d->lud_attrs && d->lud_attrs[0]
-                          ? d->lud_attrs[0] : "uid");
-    u->filter = apr_pstrdup(p, d->lud_filter ? d->lud_filter
-                                             : "(objectClass=*)");
-    u->scope = d->lud_scope == LDAP_SCOPE_ONELEVEL ? LDAP_SCOPE_ONELEVEL
-                                                   : LDAP_SCOPE_SUBTREE;
-    rc = d->lud_scope;
-    ldap_free_urldesc(d);
-    /* libldap reads an empty scope as "base"; the contract says "sub". */
-    if (rc == LDAP_SCOPE_BASE && !scope_written(tail))
-        u->scope = LDAP_SCOPE_SUBTREE;
-    else if (rc == LDAP_SCOPE_BASE)
-        return "scope 'base' cannot find users: use 'one' or 'sub'";
-    if (u->attr[0] == '\0' || strpbrk(u->attr, "()*\\=, "))
-        return "bad login attribute";
-    if (!filter_balanced(u->filter))
-        return apr_psprintf(p, "filter '%s' is not one parenthesised LDAP "
-                            "filter", u->filter);
-    if (!pal_dn_normalize(p, u->basedn))
-        return apr_psprintf(p, "base DN '%s' is not a DN", u->basedn);
-    return NULL;
-}
-
-const char *pal_ldap_url_parse(apr_pool_t *p, const char *text,
-                               pal_ldap_url **out)
-{
-    pal_ldap_url *u = apr_pcalloc(p, sizeof(*u));
-    const char *rest, *slash, *err;
-
-    if (!strncasecmp(text, "ldaps://", 8)) {
-        u->ldaps = 1;
-        rest = text + 8;
-    }
-    else if (!strncasecmp(text, "ldap://", 7)) {
-        rest = text + 7;
-    }
-    else {
-        return "URL must start with ldap:// or ldaps://";
-    }
-    slash = strchr(rest, '/');
-    if (!slash)
-        return "URL has no base DN part (ldap://host/basedn?attr?scope?filter)";
-    u->servers = apr_array_make(p, 2, sizeof(pal_ldap_server));
-    err = parse_hostlist(p, apr_pstrmemdup(p, rest, (apr_size_t)(slash - rest)),
-                         u->ldaps, u->servers);
-    if (!err)
-        err = parse_url_tail(p, slash, u);
-    if (err)
-        return err;
-    u->text = apr_pstrdup(p, text);
-    *out = u;
-    return NULL;
-}
-
-/* ------------------------------------------------------------------ */
-/* Servers marked down, shared by all children                          */
-/* ------------------------------------------------------------------ */
-
-#define DOWN_SLOTS 256
-
-/* Also the counters of every child, for the status page. */
-struct pal_ldap_downtable {
-    volatile apr_uint32_t searches, binds, failures, timeouts, connects;
-    struct {
-        volatile apr_uint32_t key;
-        volatile apr_uint32_t until; /* seconds since the epoch */
-        volatile apr_uint32_t since; /* when it was marked down */
-        char name[64];               /* host:port, for the status page */
-    } e[DOWN_SLOTS];
-};
-
-apr_size_t pal_ldap_downtable_size(void)
-{
-    return sizeof(pal_ldap_downtable);
-}
-
-pal_ldap_downtable *pal_ldap_downtable_init(void *mem)
-{
-    memset(mem, 0, sizeof(pal_ldap_downtable));
-    return mem;
-}
-
-pal_ldap_downtable *pal_ldap_downtable_attach(void *mem)
-{
-    return mem;
-}
-
-static apr_uint32_t server_key(const char *hostport)
-{
-    apr_uint32_t h = 2166136261u;          /* FNV-1a */
-    for (; *hostport; hostport++)
-        h = (h ^ (unsigned char)*hostport) * 16777619u;
-    return h ? h : 1;
-}
-
-static apr_uint32_t now_seconds(void)
-{
-    return (apr_uint32_t)apr_time_sec(apr_time_now());
-}
-
-/* A lost race between two children only loses a mark, never invents one:
- * readers compare the key before trusting the time. */
-/* The name is only read by the status page; a torn name there is
- * harmless, and a slot's name is written before its key. */
-static void note_server(pal_ldap_downtable *t, const char *hostport)
-{
-    apr_uint32_t k = server_key(hostport);
-    if (apr_atomic_read32(&t->e[k % DOWN_SLOTS].key) == k)
-        return;
-    apr_cpystrn(t->e[k % DOWN_SLOTS].name, hostport,
-                sizeof(t->e[0].name));
-    apr_atomic_set32(&t->e[k % DOWN_SLOTS].until, 0);
-    apr_atomic_set32(&t->e[k % DOWN_SLOTS].key, k);
-}
-
-static void mark_down(pal_ldap_downtable *t, const char *hostport)
-{
-    apr_uint32_t k = server_key(hostport);
-    note_server(t, hostport);
-    apr_atomic_set32(&t->e[k % DOWN_SLOTS].since, now_seconds());
-    apr_atomic_set32(&t->e[k % DOWN_SLOTS].until,
-                     now_seconds() + PAL_LDAP_DOWN_SECONDS);
-}
-
-static void mark_up(pal_ldap_downtable *t, const char *hostport)
-{
-    apr_uint32_t k = server_key(hostport);
-    note_server(t, hostport);
-    if (apr_atomic_read32(&t->e[k % DOWN_SLOTS].until))
-        apr_atomic_set32(&t->e[k % DOWN_SLOTS].until, 0);
-}
-
-void pal_ldap_downtable_each(pal_ldap_downtable *t, pal_server_state_fn *fn,
-                             void *baton)
-{
-    apr_uint32_t now = now_seconds();
-    int i;
-
-    for (i = 0; i < DOWN_SLOTS; i++) {
-        char name[sizeof(t->e[0].name)];
-        apr_uint32_t until;
-        if (!apr_atomic_read32(&t->e[i].key))
-            continue;
-        memcpy(name, t->e[i].name, sizeof(name));
-        name[sizeof(name) - 1] = '\0';
-        until = apr_atomic_read32(&t->e[i].until);
-        fn(baton, name, until > now,
-           until > now ? apr_time_from_sec(apr_atomic_read32(&t->e[i].since))
-                       : 0);
-    }
-}
-
-static int is_down(pal_ldap_downtable *t, const char *hostport)
-{
-    apr_uint32_t k = server_key(hostport);
-    return apr_atomic_read32(&t->e[k % DOWN_SLOTS].key) == k
-        && apr_atomic_read32(&t->e[k % DOWN_SLOTS].until) > now_seconds();
-}
+#include "pal_ldap_strings.h"
+#include "pal_ad.h"
 
 /* ------------------------------------------------------------------ */
 /* Registry and pools                                                   */
@@ -312,19 +40,23 @@ typedef struct pal_conn {
     apr_time_t last_used;
 } pal_conn;
 
-typedef struct {
-    pal_ldap_settings s;   /* deep copy owned by the registry */
-    apr_thread_mutex_t *mutex;
+typedef struct pal_pool {
+    /* Settings of this pool; strings copied into the registry's pool but
+     * the service password, which stays where the configuration keeps it
+     * (one copy to wipe). */
+    pal_ldap_settings s;
+    struct pal_pool *same_key;  /* other service passwords, same key */
+    apr_thread_mutex_t *mutex;  /* guards idle, slots and the pal_conns */
     apr_thread_cond_t *cond;
     pal_conn *idle;
     int slots;             /* pal_conn objects made so far, <= pool_size */
 } pal_pool;
 
 struct pal_ldap_registry {
-    apr_pool_t *pool;
+    apr_pool_t *pool;          /* guarded by mutex, like pools */
     apr_thread_mutex_t *mutex;
-    apr_hash_t *pools;
-    pal_ldap_downtable *down;
+    apr_hash_t *pools;         /* settings key -> pal_pool chain */
+    pal_ldap_downtable *down;  /* shared memory, atomics only */
     pal_log_fn *log;
     void *log_baton;
 };
@@ -333,18 +65,25 @@ apr_status_t pal_ldap_registry_create(apr_pool_t *p, pal_ldap_downtable *down,
                                       pal_log_fn *log, void *log_baton,
                                       pal_ldap_registry **out)
 {
-    pal_ldap_registry *reg = apr_pcalloc(p, sizeof(*reg));
+    pal_ldap_registry *reg;
+    apr_pool_t *own;
     apr_status_t rv;
 
-    reg->pool = p;
-    reg->pools = apr_hash_make(p);
+    /* Pools are not thread-safe: the registry allocates only from a
+     * subpool of its own, and only under its mutex. */
+    rv = apr_pool_create(&own, p);
+    if (rv != APR_SUCCESS)
+        return rv;
+    reg = apr_pcalloc(own, sizeof(*reg));
+    reg->pool = own;
+    reg->pools = apr_hash_make(own);
     reg->log = log;
     reg->log_baton = log_baton;
     if (!down)
-        down = pal_ldap_downtable_init(apr_pcalloc(p,
+        down = pal_ldap_downtable_init(apr_pcalloc(own,
                                        pal_ldap_downtable_size()));
     reg->down = down;
-    rv = apr_thread_mutex_create(&reg->mutex, APR_THREAD_MUTEX_DEFAULT, p);
+    rv = apr_thread_mutex_create(&reg->mutex, APR_THREAD_MUTEX_DEFAULT, own);
     if (rv == APR_SUCCESS)
         *out = reg;
     return rv;
@@ -366,13 +105,22 @@ static void logf_(pal_ldap_registry *reg, int level, const char *fmt, ...)
     reg->log(reg->log_baton, level, buf);
 }
 
+/* Everything that selects a pool but the service password, which is
+ * compared where it lies (same_pw) instead of being copied into a key. */
 static const char *pool_key(apr_pool_t *p, const pal_ldap_settings *s)
 {
-    return apr_psprintf(p, "%s\n%s\n%.*s\n%d\n%s\n%d\n%d\n%" APR_TIME_T_FMT
+    return apr_psprintf(p, "%s\n%s\n%d\n%s\n%d\n%d\n%" APR_TIME_T_FMT
                         "\n%d", s->url->text, s->bind_dn ? s->bind_dn : "",
-                        (int)s->bind_pw_len, s->bind_pw ? s->bind_pw : "",
                         s->starttls, s->ca_file ? s->ca_file : "", s->verify,
                         s->referrals, s->timeout, s->pool_size);
+}
+
+static int same_pw(const pal_ldap_settings *a, const pal_ldap_settings *b)
+{
+    if (!a->bind_pw || !b->bind_pw)
+        return a->bind_pw == b->bind_pw;
+    return a->bind_pw_len == b->bind_pw_len
+           && memcmp(a->bind_pw, b->bind_pw, a->bind_pw_len) == 0;
 }
 
 static pal_ldap_url *copy_url(apr_pool_t *p, const pal_ldap_url *u)
@@ -403,8 +151,6 @@ static pal_pool *pool_create(pal_ldap_registry *reg,
     pp->s = *s;
     pp->s.url = copy_url(p, s->url);
     pp->s.bind_dn = s->bind_dn ? apr_pstrdup(p, s->bind_dn) : NULL;
-    pp->s.bind_pw = s->bind_pw ? apr_pstrmemdup(p, s->bind_pw, s->bind_pw_len)
-                               : NULL;
     pp->s.ca_file = s->ca_file ? apr_pstrdup(p, s->ca_file) : NULL;
     pp->s.group_attrs = NULL;  /* per call, not per pool */
     if (pp->s.pool_size < 1)
@@ -420,15 +166,19 @@ static pal_pool *pool_lookup(pal_ldap_registry *reg, apr_pool_t *rp,
 {
     const char *key = pool_key(rp, s);
     apr_size_t klen = strlen(key);
-    pal_pool *pp;
+    pal_pool *pp, *first;
 
     apr_thread_mutex_lock(reg->mutex);
-    pp = apr_hash_get(reg->pools, key, (apr_ssize_t)klen);
+    first = apr_hash_get(reg->pools, key, (apr_ssize_t)klen);
+    for (pp = first; pp && !same_pw(&pp->s, s); pp = pp->same_key)
+        ;
     if (!pp) {
         pp = pool_create(reg, s);
-        if (pp)
+        if (pp) {
+            pp->same_key = first;
             apr_hash_set(reg->pools, apr_pstrmemdup(reg->pool, key, klen),
                          (apr_ssize_t)klen, pp);
+        }
     }
     apr_thread_mutex_unlock(reg->mutex);
     return pp;
@@ -501,28 +251,20 @@ static void pool_release(pal_pool *pp, pal_conn *c)
     apr_thread_mutex_unlock(pp->mutex);
 }
 
-void pal_ldap_downtable_stats(pal_ldap_downtable *t, pal_ldap_stats *out)
-{
-    out->searches = apr_atomic_read32(&t->searches);
-    out->binds = apr_atomic_read32(&t->binds);
-    out->failures = apr_atomic_read32(&t->failures);
-    out->timeouts = apr_atomic_read32(&t->timeouts);
-    out->connects = apr_atomic_read32(&t->connects);
-}
-
-
 void pal_ldap_registry_close(pal_ldap_registry *reg)
 {
     apr_hash_index_t *hi;
 
     apr_thread_mutex_lock(reg->mutex);
     for (hi = apr_hash_first(NULL, reg->pools); hi; hi = apr_hash_next(hi)) {
-        pal_pool *pp = apr_hash_this_val(hi);
-        pal_conn *c;
-        apr_thread_mutex_lock(pp->mutex);
-        for (c = pp->idle; c; c = c->next)
-            conn_close(c);
-        apr_thread_mutex_unlock(pp->mutex);
+        pal_pool *pp;
+        for (pp = apr_hash_this_val(hi); pp; pp = pp->same_key) {
+            pal_conn *c;
+            apr_thread_mutex_lock(pp->mutex);
+            for (c = pp->idle; c; c = c->next)
+                conn_close(c);
+            apr_thread_mutex_unlock(pp->mutex);
+        }
     }
     apr_thread_mutex_unlock(reg->mutex);
 }
@@ -544,8 +286,10 @@ typedef struct {
     pal_ldap_registry *reg;
     pal_pool *pp;
     const pal_ldap_server *srv;
+    const pal_ldap_gate *gate;
     apr_pool_t *rp;
     apr_time_t deadline;
+    apr_interval_time_t lost;  /* of this server's time, spent at the gate */
     pal_auth_result *res;
 } attempt_t;
 
@@ -594,11 +338,12 @@ static int ld_set_tls(LDAP *ld, const pal_ldap_settings *s)
     return ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &newctx);
 }
 
+/* The server's diagnostic text, escaped for the error log. */
 static int ld_diag_rc(LDAP *ld, int rc, const char **diag, apr_pool_t *p)
 {
     char *msg = NULL;
     ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &msg);
-    *diag = (msg && *msg) ? apr_pstrdup(p, msg) : NULL;
+    *diag = (msg && *msg) ? pal_log_escape(p, msg) : NULL;
     if (msg)
         ldap_memfree(msg);
     return rc;
@@ -614,7 +359,7 @@ static step_t start_tls(attempt_t *a, LDAP *ld)
     if (rc == LDAP_SUCCESS) {
         rc = ldap_result(ld, msgid, LDAP_MSG_ALL, &tv, &res);
         if (rc == 0) {
-            apr_atomic_inc32(&a->reg->down->timeouts);
+            pal_ldap_count(a->reg->down, PAL_LDAP_TIMEOUTS);
             set_reason(a, "StartTLS timed out");
             return STEP_SERVER_DOWN;
         }
@@ -642,7 +387,7 @@ static step_t open_ld(attempt_t *a, LDAP **out)
     LDAP *ld = NULL;
     const char *diag;
 
-    apr_atomic_inc32(&a->reg->down->connects);
+    pal_ldap_count(a->reg->down, PAL_LDAP_CONNECTS);
     rc = ldap_initialize(&ld, a->srv->uri);
     if (rc != LDAP_SUCCESS) {
         set_reason(a, "cannot initialise %s: %s", a->srv->uri,
@@ -684,12 +429,12 @@ static step_t classify(attempt_t *a, int rc, int reused, const char *what,
         return reused ? STEP_DEAD_CONN : STEP_SERVER_DOWN;
     }
     if (rc == LDAP_TIMEOUT) {
-        apr_atomic_inc32(&a->reg->down->timeouts);
+        pal_ldap_count(a->reg->down, PAL_LDAP_TIMEOUTS);
         set_reason(a, "%s timed out", what);
         return STEP_SERVER_DOWN;
     }
     set_reason(a, "%s: %s (%d)%s%s", what, ldap_err2string(rc), rc,
-               diag ? ": " : "", diag ? diag : "");
+               diag ? ": " : "", diag ? pal_log_escape(a->rp, diag) : "");
     if (rc == LDAP_BUSY || rc == LDAP_UNAVAILABLE
         || rc == LDAP_UNWILLING_TO_PERFORM || rc == LDAP_OTHER)
         return STEP_NEXT;
@@ -727,7 +472,7 @@ static int simple_bind(attempt_t *a, LDAP *ld, const char *dn,
     cred.bv_val = (char *)pw;
     cred.bv_len = (ber_len_t)pwlen;
     ld_set_timeouts(ld, a->deadline);
-    apr_atomic_inc32(&a->reg->down->binds);
+    pal_ldap_count(a->reg->down, PAL_LDAP_BINDS);
     rc = ldap_sasl_bind(ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, &msgid);
     if (rc != LDAP_SUCCESS)
         return rc;
@@ -818,7 +563,7 @@ static int run_search(attempt_t *a, LDAP *ld, const char *base, int scope,
     char *msg = NULL;
 
     *diag = NULL;
-    apr_atomic_inc32(&a->reg->down->searches);
+    pal_ldap_count(a->reg->down, PAL_LDAP_SEARCHES);
     ld_set_timeouts(ld, a->deadline);
     rc = ldap_search_ext(ld, base, scope, filter, attrs, 0, NULL, NULL, &tv,
                          sizelimit, &msgid);
@@ -876,10 +621,32 @@ static step_t find_user(attempt_t *a, pal_conn *c, const char *user,
     return STEP_OK;
 }
 
-static step_t bind_user(attempt_t *a, pal_conn *c, const char *password,
-                        apr_size_t pwlen, int reused)
+/* rc 49: a wrong password, or an AD sub-code about the account. */
+static void bind_refused(attempt_t *a, const char *diag)
 {
-    const char *diag, *code;
+    const char *code = pal_ad_subcode(a->rp, diag);
+
+    a->res->ad_code = code;
+    if (code && pal_ad_subcode_is_account_state(code)) {
+        a->res->status = PAL_AUTH_ACCOUNT;
+        set_reason(a, "account unusable (AD %s: %s)", code,
+                   pal_ad_subcode_name(code));
+    }
+    else if (code) {
+        a->res->status = PAL_AUTH_BAD_PASSWORD;
+        set_reason(a, "bad password (AD %s: %s)", code,
+                   pal_ad_subcode_name(code));
+    }
+    else {
+        a->res->status = PAL_AUTH_BAD_PASSWORD;
+        set_reason(a, "bad password");
+    }
+}
+
+static step_t do_bind(attempt_t *a, pal_conn *c, const char *password,
+                      apr_size_t pwlen, int reused)
+{
+    const char *diag;
     step_t st;
     int rc;
 
@@ -899,22 +666,47 @@ static step_t bind_user(attempt_t *a, pal_conn *c, const char *password,
             close_ld(&c->bind_ld);
         return st;
     }
-    code = pal_ad_subcode(a->rp, diag);
-    a->res->ad_code = code;
-    if (code && pal_ad_subcode_is_account_state(code)) {
-        a->res->status = PAL_AUTH_ACCOUNT;
-        set_reason(a, "account unusable (AD %s: %s)", code,
-                   pal_ad_subcode_name(code));
-    }
-    else {
-        a->res->status = PAL_AUTH_BAD_PASSWORD;
-        if (code)
-            set_reason(a, "bad password (AD %s: %s)", code,
-                       pal_ad_subcode_name(code));
-        else
-            set_reason(a, "bad password");
-    }
+    bind_refused(a, diag);
     return STEP_OK;
+}
+
+/* Asks the gate; time spent there is not the server's (a->lost). */
+static step_t ask_gate(attempt_t *a)
+{
+    const char *why = NULL;
+    apr_time_t t0 = apr_time_now();
+    pal_gate_verdict v = a->gate->before_bind(a->gate->baton, a->res->dn,
+                                              a->deadline, &why);
+
+    a->lost += apr_time_now() - t0;
+    if (v == PAL_GATE_BIND)
+        return STEP_OK;
+    set_reason(a, "%s", why ? why : "refused before the bind");
+    if (v == PAL_GATE_KNOWN_BAD || v == PAL_GATE_LOCKED) {
+        a->res->status = v == PAL_GATE_LOCKED ? PAL_AUTH_LOCKED
+                                              : PAL_AUTH_KNOWN_BAD;
+        return STEP_OK;
+    }
+    return STEP_FAIL;
+}
+
+static step_t bind_user(attempt_t *a, pal_conn *c, const char *password,
+                        apr_size_t pwlen, int reused)
+{
+    pal_auth_result none;
+    step_t st;
+
+    if (!a->gate)
+        return do_bind(a, c, password, pwlen, reused);
+    st = ask_gate(a);
+    if (st != STEP_OK || a->res->status != PAL_AUTH_OK)
+        return st;
+    st = do_bind(a, c, password, pwlen, reused);
+    none = *a->res;
+    if (st != STEP_OK)
+        none.status = PAL_AUTH_UNAVAILABLE;
+    a->gate->after_bind(a->gate->baton, a->res->dn, &none);
+    return st;
 }
 
 static const char *group_filter(attempt_t *a, const pal_ldap_settings *s,
@@ -1006,42 +798,80 @@ static apr_status_t fail_unavailable(pal_auth_result *res, apr_pool_t *rp,
     return APR_SUCCESS;
 }
 
-/* Tries the servers in order, skipping those marked down. */
+/* A server that failed within less than its own timeout because the
+ * request's deadline ran out (eaten by the wait for a pooled connection or
+ * at the gate) is not known to be down. A twentieth of the timeout (10 ms
+ * at least) is the server's anyway: taking a free connection costs a few
+ * microseconds. */
+static int cut_short(const attempt_t *a, apr_time_t start,
+                     apr_interval_time_t per_server)
+{
+    apr_interval_time_t slack = per_server / 20;
+
+    if (slack < apr_time_from_msec(10))
+        slack = apr_time_from_msec(10);
+    return a->deadline - start - a->lost < per_server - slack
+           && apr_time_now() + apr_time_from_msec(1) >= a->deadline;
+}
+
+/* Returns non-zero when no further server may be tried. */
+static int server_failed(attempt_t *a, step_t st, apr_time_t start,
+                         apr_interval_time_t per_server)
+{
+    pal_ldap_count(a->reg->down, PAL_LDAP_FAILURES);
+    if (st != STEP_SERVER_DOWN)
+        return st == STEP_FAIL;
+    if (cut_short(a, start, per_server)) {
+        set_reason(a, "the request's deadline ran out (after waiting for a "
+                   "pooled connection or for another check of the same "
+                   "account): %s", a->res->reason);
+        return 1;
+    }
+    /* One line when it goes down and one when it is back: the retries in
+     * between (one a second) are logged at info level only. */
+    if (pal_ldap_server_down(a->reg->down, a->srv->hostport, apr_time_now()))
+        logf_(a->reg, 3, "LDAP server %s marked down (retried by one request "
+              "a second): %s", a->srv->hostport, a->res->reason);
+    else
+        logf_(a->reg, 6, "LDAP server %s still down: %s", a->srv->hostport,
+              a->res->reason);
+    return 0;
+}
+
+/* Tries the servers in order, skipping those marked down unless this
+ * request won their retry. */
 static void failover(attempt_t *a, pal_conn *c, const char *user,
                      const char *password, apr_size_t pwlen,
                      const apr_array_header_t *groups,
                      const apr_array_header_t *attrs, int nested,
-                     apr_time_t first_deadline, apr_time_t per_server)
+                     apr_time_t first_deadline,
+                     apr_interval_time_t per_server)
 {
     const apr_array_header_t *servers = a->pp->s.url->servers;
     int i, tried = 0;
 
     for (i = 0; i < servers->nelts; i++) {
+        apr_time_t start = apr_time_now();
         step_t st;
+
         a->srv = &APR_ARRAY_IDX(servers, i, pal_ldap_server);
-        if (is_down(a->reg->down, a->srv->hostport))
+        if (!pal_ldap_server_usable(a->reg->down, a->srv->hostport, start))
             continue;
         if (c->server != i)
             conn_close(c);
         c->server = i;
         /* The first server shares the deadline the pool wait started;
          * each further server gets a fresh one. */
-        a->deadline = tried ? apr_time_now() + per_server : first_deadline;
+        a->deadline = tried ? start + per_server : first_deadline;
+        a->lost = 0;
         tried++;
         st = try_server(a, c, user, password, pwlen, groups, attrs, nested);
         if (st == STEP_OK)
             return;
         conn_close(c);
         a->res->status = PAL_AUTH_UNAVAILABLE;
-        apr_atomic_inc32(&a->reg->down->failures);
-        if (st == STEP_SERVER_DOWN) {
-            mark_down(a->reg->down, a->srv->hostport);
-            logf_(a->reg, 3, "LDAP server %s marked down for %d s: %s",
-                  a->srv->hostport, PAL_LDAP_DOWN_SECONDS, a->res->reason);
-        }
-        else if (st == STEP_FAIL) {
+        if (server_failed(a, st, start, per_server))
             return;
-        }
     }
     if (!tried) {
         a->res->status = PAL_AUTH_UNAVAILABLE;
@@ -1056,6 +886,7 @@ apr_status_t pal_ldap_authenticate(pal_ldap_registry *reg,
                                    const char *password,
                                    apr_size_t password_len,
                                    const apr_array_header_t *groups,
+                                   const pal_ldap_gate *gate,
                                    pal_auth_result *res)
 {
     attempt_t a;
@@ -1073,6 +904,7 @@ apr_status_t pal_ldap_authenticate(pal_ldap_registry *reg,
     a.reg = reg;
     a.rp = rp;
     a.res = res;
+    a.gate = gate && gate->before_bind && gate->after_bind ? gate : NULL;
     a.pp = pool_lookup(reg, rp, settings);
     if (!a.pp)
         return fail_unavailable(res, rp, "cannot create LDAP pool");
@@ -1087,8 +919,9 @@ apr_status_t pal_ldap_authenticate(pal_ldap_registry *reg,
     failover(&a, c, user, password, password_len, groups,
              settings->group_attrs, settings->nested, deadline,
              settings->timeout);
-    if (res->status != PAL_AUTH_UNAVAILABLE && a.srv)
-        mark_up(reg->down, a.srv->hostport);
+    if (res->status != PAL_AUTH_UNAVAILABLE && a.srv
+        && pal_ldap_server_up(reg->down, a.srv->hostport))
+        logf_(reg, 5, "LDAP server %s is back in use", a.srv->hostport);
     pool_release(a.pp, c);
     return APR_SUCCESS;
 }

@@ -30,7 +30,9 @@
 # was expected (or a 2xx where 407 was expected) is flagged and left out.
 #
 # Output: a markdown table on stdout and in bench/out/results.md, the chart
-# bench/out/bench.svg (gnuplot), the raw numbers in bench/out/raw.tsv.
+# bench/out/bench.svg (gnuplot), the raw numbers in bench/out/raw.tsv. The
+# load average (/proc/loadavg) before and after the run and each step is in
+# results.md: how busy the machine was is measured, not assumed.
 # --publish also copies results.md and bench.svg to bench/results/.
 use strict;
 use warnings;
@@ -189,6 +191,13 @@ sub spew {
     close $fh or die "close $f: $!";
     chmod $mode, $f if defined $mode;
 }
+# "1min 5min 15min" from /proc/loadavg, or '?' where there is none.
+sub loadavg {
+    my @f = split ' ', slurp('/proc/loadavg');
+    return @f >= 3 ? "@f[0 .. 2]" : '?';
+}
+my @load_steps;    # [step, load before, load after]
+
 sub tail_of { my ($f, $n) = @_; my @l = split /\n/, slurp($f); return join("\n", @l > $n ? @l[-$n .. -1] : @l) . "\n" }
 
 sub fill {
@@ -235,7 +244,8 @@ $ENV{PAL_TMP} = $tmp;    # PALTest keeps its slapd folder and ledger there
 make_path($opt{out});
 
 my $t_start = time;
-note("temp folder $tmp");
+my $load_start = loadavg();
+note("temp folder $tmp; load average $load_start");
 
 # Users and passwords.
 my @USERS = map { sprintf 'u%04d', $_ } 1 .. $opt{users};
@@ -543,6 +553,7 @@ for my $v (@VARIANTS) {
 my (%cold, %stamp);
 my @auth_variants = grep { $_->{auth} } @VARIANTS;
 if ($SCEN{cold} || $SCEN{stampede}) {
+    my $load0 = loadavg();
     for my $v (@auth_variants) {
         # Open the LDAP connections first (pools, helpers): concurrent logins
         # of other users, so that what follows counts authentications only.
@@ -598,6 +609,7 @@ if ($SCEN{cold} || $SCEN{stampede}) {
             };
         }
     }
+    push @load_steps, [join(', ', grep { $SCEN{$_} } qw(cold stampede)), $load0, loadavg()];
 }
 
 # ---------------------------------------------------------------------------
@@ -650,6 +662,7 @@ if ($opt{hold}) {
 my %warmed;
 for my $run (1 .. $opt{runs}) {
     for my $scen (@tp_scen) {
+        my $load0 = loadavg();
         my @vs = grep { $scen ne '407' || $_->{auth} } @VARIANTS;
         # rotate the order from run to run
         my $k = ($run - 1) % @vs;
@@ -677,6 +690,7 @@ for my $run (1 .. $opt{runs}) {
                  $scen, $v->{id}, $r->{rate}, ($r->{p50_us} // 0) / 1000, ($r->{p99_us} // 0) / 1000,
                  $r->{sockerr} ? "  ($r->{sockerr} socket errors)" : '', $flag ? "  FLAGGED: $flag" : '');
         }
+        push @load_steps, ["run $run/$opt{runs} $scen", $load0, loadavg()];
     }
 }
 
@@ -687,6 +701,7 @@ for my $run (1 .. $opt{runs}) {
 
 my %mem;
 if ($VAR{e} && !$opt{'no-memory'} && grep { $_->{id} eq 'e' } @VARIANTS) {
+    my $load0 = loadavg();
     my $status_conf = <<'EOC';
 ExtendedStatus On
 <Location "/server-status">
@@ -730,7 +745,10 @@ EOC
         $mem{$label} = \%g;
         note("memory ($label cache): " . join(', ', map { "$_=$g{$_}" } sort keys %g));
     }
+    push @load_steps, ['memory of (e)', $load0, loadavg()];
 }
+my $load_end = loadavg();
+note("load average $load_end");
 
 # ---------------------------------------------------------------------------
 # Report
@@ -808,8 +826,7 @@ sub version_of {
 }
 my $cpu = (slurp('/proc/cpuinfo') =~ /^model name\s*:\s*(.+)$/m)[0] // '?';
 chomp(my $nproc = `nproc 2>/dev/null` // '?');
-my $machine = sprintf 'Machine: %s cores, %s; httpd %s (mpm_event, 2 x 64 threads), Squid %s, slapd %s, wrk %s. '
-    . 'The machine was shared with other engineers\' test suites while this ran, so the numbers are noisy.',
+my $machine = sprintf 'Machine: %s cores, %s; httpd %s (mpm_event, 2 x 64 threads), Squid %s, slapd %s, wrk %s.',
     $nproc, $cpu,
     version_of("$httpd -v", qr{Apache/(\S+)}),
     $squid ? version_of("$squid -v", qr{Version (\S+)}) : '-',
@@ -915,7 +932,14 @@ if (defined $mem{per_session}) {
                            $mem{per_session}, $mem{capacity} // '?', verdict(defined $mem{capacity} ? $mem{capacity} >= 100000 : undef));
 }
 $md .= "Targets:\n\n" . join('', map { "- $_\n" } @targets) . "\n" if @targets;
-$md .= "$machine\n";
+$md .= "$machine\n\n";
+$md .= "Load average (1, 5, 15 min, /proc/loadavg): $load_start before the run, $load_end after it. "
+    . "Every figure taken after the start counts the benchmark's own processes too, "
+    . "and the 1-min figure trails by about a minute (the kernel recomputes them every 5 s).\n\n";
+if (@load_steps) {
+    $md .= "| step | load before | load after |\n|---|---|---|\n";
+    $md .= "| $_->[0] | $_->[1] | $_->[2] |\n" for @load_steps;
+}
 
 print "\n$md";
 spew("$opt{out}/results.md", $md);
@@ -952,8 +976,9 @@ if ($gnuplot && @tp_scen) {
     $dat407 .= qq("407 path"\t) . join("\t", map { 'NaN' } @ids) . "\n" if $dat407 eq $head;
     spew("$opt{out}/bench.dat", $dat);
     spew("$opt{out}/bench407.dat", $dat407);
-    my $title = sprintf 'Forward proxy on loopback, median of %d run%s x %d s (wrk -t%d -c%d, %s cores, shared machine)',
-        $opt{runs}, $opt{runs} == 1 ? '' : 's', $opt{duration}, $opt{threads}, $opt{conns}, $nproc;
+    my $title = sprintf 'Forward proxy on loopback, median of %d run%s x %d s (wrk -t%d -c%d, %s cores, 1-min load %s before, %s after)',
+        $opt{runs}, $opt{runs} == 1 ? '' : 's', $opt{duration}, $opt{threads}, $opt{conns}, $nproc,
+        (split ' ', $load_start)[0], (split ' ', $load_end)[0];
     my $gp = fill(slurp("$BENCH/plot.gp.in"), DAT => 'bench.dat', DAT407 => 'bench407.dat', SVG => 'bench.svg',
                   NCOL => scalar(@VARIANTS) + 1, TITLE => $title,
                   YMAX1 => int($max1 * 1.6), YMAX2 => int($max2 * 1.15));

@@ -1,7 +1,8 @@
 /* Licensed under the Apache License, Version 2.0 (see NOTICE). */
 /**
  * @file pal_basic.h
- * @brief Parsing and escaping of everything that comes from the network.
+ * @brief The Basic scheme as it arrives in Proxy-Authorization: strict
+ *        parsing, the user-name rules, and quoting for the challenge.
  *
  * No httpd headers: these functions depend on APR only, so unit tests and
  * fuzzers link them alone (t/unit/).
@@ -69,12 +70,6 @@ int pal_has_control(const char *s);
 int pal_utf8_valid(const char *s, apr_size_t len);
 
 /**
- * RFC 4515 escaping of an assertion value: '*', '(', ')', '\\', NUL and every
- * byte >= 0x80 or < 0x20 become \XX (two lower-case hex digits).
- */
-char *pal_ldap_filter_escape(apr_pool_t *p, const char *s, apr_size_t len);
-
-/**
  * Apply ProxyAuthLDAPStripDomain: "DOMAIN\\user" -> "user" always;
  * "user@domain" -> "user" unless keep_at is non-zero (the login attribute is
  * userPrincipalName, which is looked up whole). Returns a pool copy (or the
@@ -83,37 +78,9 @@ char *pal_ldap_filter_escape(apr_pool_t *p, const char *s, apr_size_t len);
  */
 const char *pal_strip_domain(apr_pool_t *p, const char *user, int keep_at);
 
-/**
- * Active Directory bind diagnostics: find "data XXX" (XXX hex digits, 1 to
- * 8 of them) in a server's diagnostic message, e.g.
- * "80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error,
- * data 52e, v1db1". Returns the lower-case hex code ("52e") in the pool, or
- * NULL when there is none.
- */
-const char *pal_ad_subcode(apr_pool_t *p, const char *diagnostic);
-
-/** Name of an AD sub-code ("52e" -> "bad password or unknown user",
- *  "775" -> "account locked out", ...); "unknown AD sub-code" otherwise.
- *  Known: 525 52e 530 531 532 533 568 701 773 775. */
-const char *pal_ad_subcode_name(const char *code);
-
-/** Non-zero for the AD sub-codes that describe the account's state rather
- *  than the password: 530 531 532 533 701 773 775. */
-int pal_ad_subcode_is_account_state(const char *code);
-
 /** A quoted-string for a header parameter: surrounding '"', with '"' and
  *  '\\' escaped by '\\'; control characters are dropped. */
 char *pal_quote_string(apr_pool_t *p, const char *s);
-
-/**
- * Normalise a DN for comparison: attribute types and values lower-cased
- * (ASCII), white space around ',', '+' and '=' removed, escaped characters
- * kept as escapes. Returns NULL for a string that is not a DN (unbalanced
- * quoting, a trailing lone backslash, a component without '=').
- * "CN=Admins , ou=Groups,DC=Example, dc=test" ->
- * "cn=admins,ou=groups,dc=example,dc=test"
- */
-char *pal_dn_normalize(apr_pool_t *p, const char *dn);
 
 #ifdef __cplusplus
 }

@@ -1,190 +1,86 @@
 /* Licensed under the Apache License, Version 2.0 (see NOTICE). */
 /**
  * @file pal_cache.h
- * @brief The credential cache's logic: keyed hashes, entry encoding with a
- *        MAC, and the session-window rules. Storage is httpd's socache,
- *        behind a thin adapter in mod_proxyauth_ldap.c.
- *
- * No httpd headers: APR and OpenSSL's libcrypto only, so unit tests link it
- * alone. Nothing here stores or returns a password, nor an unkeyed hash of
- * one: every key and MAC is HMAC-SHA-256 under the secret.
+ * @brief The credential cache on httpd's socache (cache.c): lifecycle
+ *        across graceful restarts, the two stores (sessions; negative,
+ *        name and revocation entries apart), lookups and stores.
  */
 #ifndef PAL_CACHE_H
 #define PAL_CACHE_H
 
-#include <apr_pools.h>
-#include <apr_time.h>
+#include "httpd.h"
+#include "http_config.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+#include "pal_config.h"
+#include "pal_entry.h"
+#include "pal_ldap.h"
 
-#define PAL_SECRET_LEN 32
-#define PAL_HASH_LEN   32
+/* Lifecycle, from the module's hooks. */
+int pal_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
+                          server_rec *s);
+void pal_cache_child_init(apr_pool_t *pchild, server_rec *s);
 
-/** Kinds of entries; each kind has its own key space. */
+/** The secret of every keyed hash in this generation (NULL before
+ *  post_config). */
+const pal_secret *pal_cache_secret(void);
+
+/** One authentication's view of the cache. */
+typedef struct {
+    const pal_dir_conf *conf;
+    pal_ldap_settings s;         /**< what LDAP is asked (defaults applied) */
+    pal_windows w;
+    const char *user;            /**< looked-up name (after StripDomain) */
+    const char *password;
+    apr_size_t password_len;
+    unsigned char ctx[PAL_HASH_LEN];
+    const char *pkey;            /**< positive entry id */
+    const char *account;         /**< DN, or "name:" + the lower-cased name */
+    int account_is_dn;
+    apr_time_t looked;           /**< when the lookup started */
+    /* Filled on a hit: */
+    apr_time_t validated;        /**< when LDAP accepted the pair */
+    const char *login;
+    const char *dn;
+    int *member;                 /**< aligned with conf->groups */
+    const char *reason;          /**< on a negative answer */
+} pal_lookup;
+
 typedef enum {
-    PAL_KEY_POSITIVE = 'P', /**< context + user + password -> pal_pos_entry */
-    PAL_KEY_NAME     = 'N', /**< context + typed user -> pal_name_entry */
-    PAL_KEY_NEGATIVE = 'X', /**< context + account + password -> pal_neg_entry */
-    PAL_KEY_ACCOUNT  = 'A'  /**< context + account -> pal_account_entry */
-} pal_key_kind;
+    PAL_CACHE_MISS = 0,
+    PAL_CACHE_HIT,               /**< accepted without LDAP */
+    PAL_CACHE_NEGATIVE           /**< this pair was rejected recently */
+} pal_cache_answer;
 
-typedef struct {
-    unsigned char bytes[PAL_SECRET_LEN];
-    void *keyed;   /**< HMAC context keyed with bytes, or NULL */
-} pal_secret;
+void pal_cache_prepare(request_rec *r, const pal_dir_conf *c,
+                       const char *user, const char *password,
+                       apr_size_t password_len, pal_lookup *lk);
+/** Positive entry, then the name's account and its negative entry. */
+pal_cache_answer pal_cache_lookup(request_rec *r, pal_lookup *lk);
+/** The same look again, without counting it on the status page (a new
+ *  single-flight leader checks what a finished flight stored). */
+pal_cache_answer pal_cache_recheck(request_rec *r, pal_lookup *lk);
+/** Non-zero when (dn, password) was rejected recently (renews it): the
+ *  gate asks this for a spelling of the name not seen before. */
+int pal_cache_known_bad(request_rec *r, pal_lookup *lk, const char *dn);
+/** Stores what LDAP decided (positive, name, negative, revocation). */
+void pal_cache_store(request_rec *r, pal_lookup *lk,
+                     const pal_auth_result *res);
 
-/** Make a random secret (apr_generate_random_bytes). */
-int pal_secret_random(pal_secret *s);
-/**
- * Key an HMAC context with the secret once, so that every later hash only
- * copies it (no algorithm fetch, no key schedule per call). Call it after
- * the bytes are final and before threads start; the context is read-only
- * afterwards. Returns 1 on success; on failure hashing falls back to the
- * slow path. pal_secret_release() frees it.
- */
-int pal_secret_prepare(pal_secret *s);
-void pal_secret_release(pal_secret *s);
-/** Load a secret from a file: its bytes are hashed (SHA-256) into the
- *  secret, so any file of at least 16 bytes works. Returns an error message
- *  or NULL. */
-const char *pal_secret_from_file(apr_pool_t *p, const char *path,
-                                 pal_secret *s);
+/** When the DN's sessions were ended (0: never), for entries validated
+ *  at `validated`. */
+apr_time_t pal_cache_revoked(request_rec *r, const pal_lookup *lk,
+                             const char *dn, apr_time_t validated);
 
-/**
- * The directory context: HMAC over the length-prefixed fields (realm, every
- * part of the LDAP URL, bind DN, StripDomain, group attributes,
- * NestedGroups), in the order given. Two scopes whose fields differ in any
- * way get different contexts.
- */
-void pal_cache_context(const pal_secret *sec, const char *const *fields,
-                       int nfields, unsigned char ctx[PAL_HASH_LEN]);
+/** The scope's group results picked from a stored list (lk->member);
+ *  0 when one is missing. */
+int pal_cache_pick_groups(request_rec *r, pal_lookup *lk, int ngroups,
+                          const pal_group_result *have);
+/** The scope's groups with the member flags, for storing. */
+pal_group_result *pal_cache_group_results(apr_pool_t *p,
+                                          const apr_array_header_t *groups,
+                                          const int *member, int *ngroups);
 
-/**
- * A socache id: one spread byte (the HMAC's last byte, 0 mapped to 0xff, so
- * shmcb uses all of its subcaches), the kind byte, then HMAC(secret, kind ||
- * ctx || len(a) || a || len(b) || b) in lower-case hex (66 bytes, NUL
- * terminated, no NUL inside). b may be NULL (length 0 and distinct from an
- * empty b).
- */
-const char *pal_cache_key(apr_pool_t *p, const pal_secret *sec,
-                          pal_key_kind kind,
-                          const unsigned char ctx[PAL_HASH_LEN],
-                          const char *a, apr_size_t alen,
-                          const char *b, apr_size_t blen);
+/** mod_status: the socache providers' own sections. */
+void pal_cache_status(request_rec *r, int flags);
 
-/** One group's membership, by normalised DN. */
-typedef struct {
-    const char *norm;
-    int member;
-} pal_group_result;
-
-/** What a cached request needs: no LDAP at all on a hit. */
-typedef struct {
-    apr_time_t validated;     /**< when LDAP accepted the pair */
-    apr_time_t last_used;     /**< last time the entry was written on use */
-    const char *login;        /**< the directory's login value (r->user) */
-    const char *dn;
-    int ngroups;
-    pal_group_result *groups;
-} pal_pos_entry;
-
-/** A rejected account + password. */
-typedef struct {
-    apr_time_t first_failure;
-    apr_time_t last_failure;
-    const char *reason;       /**< "bad password", "AD 775 ..." */
-} pal_neg_entry;
-
-/** Typed user name -> account. dn == "" records "no such entry". */
-typedef struct {
-    apr_time_t stored;
-    const char *dn;
-} pal_name_entry;
-
-/** Per account: the soft lock and session revocation. */
-typedef struct {
-    int bad_count;            /**< distinct wrong passwords seen */
-    apr_time_t last_bad;      /**< time of the last wrong password */
-    apr_time_t first_bad;     /**< first wrong password of this run */
-    apr_time_t revoked;       /**< sessions validated before this are void */
-} pal_account_entry;
-
-/**
- * Encoding: a version byte, the fields with explicit lengths, then
- * HMAC(secret, "V" || id || payload) over the socache id and the payload.
- * Decoders return 1 and fill *out (strings in p) only when the MAC and every
- * length check pass; anything else (truncated, wrong MAC, other version,
- * another id) returns 0 so the caller drops the entry.
- */
-apr_size_t pal_pos_encode(apr_pool_t *p, const pal_secret *sec,
-                          const char *id, const pal_pos_entry *e,
-                          unsigned char **out);
-int pal_pos_decode(apr_pool_t *p, const pal_secret *sec, const char *id,
-                   const unsigned char *data, apr_size_t len,
-                   pal_pos_entry *out);
-apr_size_t pal_neg_encode(apr_pool_t *p, const pal_secret *sec,
-                          const char *id, const pal_neg_entry *e,
-                          unsigned char **out);
-int pal_neg_decode(apr_pool_t *p, const pal_secret *sec, const char *id,
-                   const unsigned char *data, apr_size_t len,
-                   pal_neg_entry *out);
-apr_size_t pal_name_encode(apr_pool_t *p, const pal_secret *sec,
-                           const char *id, const pal_name_entry *e,
-                           unsigned char **out);
-int pal_name_decode(apr_pool_t *p, const pal_secret *sec, const char *id,
-                    const unsigned char *data, apr_size_t len,
-                    pal_name_entry *out);
-apr_size_t pal_account_encode(apr_pool_t *p, const pal_secret *sec,
-                              const char *id, const pal_account_entry *e,
-                              unsigned char **out);
-int pal_account_decode(apr_pool_t *p, const pal_secret *sec, const char *id,
-                       const unsigned char *data, apr_size_t len,
-                       pal_account_entry *out);
-
-/** Session windows (seconds). */
-typedef struct {
-    int idle;        /**< ProxyAuthSessionIdle */
-    int max;         /**< ProxyAuthSessionMax */
-    int negative;    /**< ProxyAuthNegativeTTL, 0 = no negative cache */
-    int max_bad;     /**< ProxyAuthMaxBadPasswords */
-} pal_windows;
-
-/**
- * A positive entry is usable at `now` when validated <= now (a validation
- * time in the future is ignored), now - validated < max, now - last_used <
- * idle, and validated >= revoked (0 = never revoked).
- */
-int pal_pos_usable(const pal_pos_entry *e, const pal_windows *w,
-                   apr_time_t now, apr_time_t revoked);
-/** The last-use time is rewritten at most once per max(1 s, idle/10). */
-int pal_pos_needs_touch(const pal_pos_entry *e, const pal_windows *w,
-                        apr_time_t now);
-/** When socache may drop the entry: min(last_used + idle,
- *  validated + max). */
-apr_time_t pal_pos_expiry(const pal_pos_entry *e, const pal_windows *w);
-
-/** A negative entry answers 407 while now - last_failure < negative and
- *  now - first_failure < max; last_failure <= now. */
-int pal_neg_usable(const pal_neg_entry *e, const pal_windows *w,
-                   apr_time_t now);
-/** Renewed at most once per second. */
-int pal_neg_needs_touch(const pal_neg_entry *e, apr_time_t now);
-apr_time_t pal_neg_expiry(const pal_neg_entry *e, const pal_windows *w);
-
-/** The soft lock: bad_count >= max_bad and now - last_bad < negative. */
-int pal_account_locked(const pal_account_entry *e, const pal_windows *w,
-                       apr_time_t now);
-/** Counts one more distinct wrong password (resetting the count first
- *  when the last one is older than the negative TTL). */
-void pal_account_note_bad(pal_account_entry *e, const pal_windows *w,
-                          apr_time_t now);
-
-/** Constant-time comparison. */
-int pal_memeq(const void *a, const void *b, apr_size_t len);
-
-#ifdef __cplusplus
-}
-#endif
 #endif /* PAL_CACHE_H */

@@ -16,6 +16,8 @@
 #include <apr_time.h>
 #include <apr_network_io.h>
 
+#include "pal_ldap_servers.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -60,14 +62,18 @@ typedef struct {
     int nested;                /**< AD in-chain group matching */
 } pal_ldap_settings;
 
-/** Outcome of one authentication. Only UNKNOWN_USER, AMBIGUOUS,
- *  BAD_PASSWORD and ACCOUNT mean bad credentials (407). */
+/** Outcome of one authentication. Everything but OK and UNAVAILABLE
+ *  means bad credentials (407). */
 typedef enum {
     PAL_AUTH_OK = 0,
     PAL_AUTH_UNKNOWN_USER,   /**< the search found no entry */
     PAL_AUTH_AMBIGUOUS,      /**< the search found several entries */
     PAL_AUTH_BAD_PASSWORD,   /**< rc 49 on the user bind (AD: 52e or none) */
     PAL_AUTH_ACCOUNT,        /**< rc 49 with an AD account-state sub-code */
+    PAL_AUTH_KNOWN_BAD,      /**< the gate knows the password is wrong for
+                                  the account: no bind */
+    PAL_AUTH_LOCKED,         /**< the gate refused the bind (soft lock): no
+                                  bind, nothing learnt about the password */
     PAL_AUTH_UNAVAILABLE     /**< the directory cannot answer: 503 */
 } pal_auth_status;
 
@@ -87,45 +93,56 @@ typedef struct {
  *  7 debug). */
 typedef void pal_log_fn(void *baton, int level, const char *msg);
 
-/**
- * Servers marked down are skipped by every child for a while. The table lives
- * in shared memory made once per full start; pal_ldap_downtable_size() bytes.
- */
-typedef struct pal_ldap_downtable pal_ldap_downtable;
-apr_size_t pal_ldap_downtable_size(void);
-/** Initialise fresh memory (once per full start). */
-pal_ldap_downtable *pal_ldap_downtable_init(void *mem);
-/** Attach memory initialised before (graceful restarts, children). */
-pal_ldap_downtable *pal_ldap_downtable_attach(void *mem);
-
-/** Calls fn for every server seen since the full start: down != 0 with
- *  the time it was marked down. */
-typedef void pal_server_state_fn(void *baton, const char *hostport, int down,
-                                 apr_time_t since);
-void pal_ldap_downtable_each(pal_ldap_downtable *t, pal_server_state_fn *fn,
-                             void *baton);
-
-/** How long a server that failed to connect/negotiate/answer is skipped. */
-#define PAL_LDAP_DOWN_SECONDS 30
 /** Idle pooled connections older than this are closed instead of reused. */
 #define PAL_LDAP_IDLE_SECONDS 60
 
 /** A process-wide set of pools, one per distinct pal_ldap_settings. */
 typedef struct pal_ldap_registry pal_ldap_registry;
 
-/** Made in child_init; p lives as long as the child. */
+/** Made in child_init; the registry makes a subpool of p for itself (p
+ *  must live as long as the child and must not be used by other threads
+ *  while this runs). */
 apr_status_t pal_ldap_registry_create(apr_pool_t *p, pal_ldap_downtable *down,
                                       pal_log_fn *log, void *log_baton,
                                       pal_ldap_registry **out);
+
+/** What the gate says before a user bind. */
+typedef enum {
+    PAL_GATE_BIND = 0,       /**< bind */
+    PAL_GATE_KNOWN_BAD,      /**< 407 without a bind (PAL_AUTH_KNOWN_BAD) */
+    PAL_GATE_LOCKED,         /**< 407 without a bind (PAL_AUTH_LOCKED) */
+    PAL_GATE_UNAVAILABLE     /**< 503 without a bind; no server is marked */
+} pal_gate_verdict;
+
+/**
+ * Called between the search and the user bind, once the entry's DN is
+ * known, so rules about the account (the soft lock) hold whatever
+ * spelling of the name found it. after_bind is called exactly once for
+ * every before_bind that answered PAL_GATE_BIND, with the outcome (status
+ * PAL_AUTH_UNAVAILABLE when the bind did not get an answer).
+ */
+typedef struct {
+    pal_gate_verdict (*before_bind)(void *baton, const char *dn,
+                                    apr_time_t deadline,
+                                    const char **reason);
+    void (*after_bind)(void *baton, const char *dn,
+                       const pal_auth_result *res);
+    void *baton;
+} pal_ldap_gate;
 
 /**
  * Search-then-bind `user` (already stripped, not yet escaped) with
  * `password` of exactly `password_len` bytes (> 0; the caller refuses empty
  * passwords), then check membership of every DN in `groups` (const char *,
- * may be NULL or empty). Results are allocated in rp. One deadline of
- * settings->timeout covers DNS, connect, TLS and every operation on one
- * server; a server that fails in time is marked down and the next one is
- * tried with a fresh deadline.
+ * may be NULL or empty). `gate` may be NULL. Results are allocated in rp.
+ *
+ * One deadline of settings->timeout covers the wait for a pooled
+ * connection, DNS, connect, TLS and every operation on the first server;
+ * each further server gets a fresh one. A server is marked down only when
+ * it had the whole timeout of its own and failed to connect, to negotiate
+ * TLS or to answer: time lost waiting for a pooled connection or at the
+ * gate never marks one. Servers marked down are skipped, but for one
+ * request per PAL_LDAP_PROBE_INTERVAL across all children.
  */
 apr_status_t pal_ldap_authenticate(pal_ldap_registry *reg,
                                    const pal_ldap_settings *settings,
@@ -134,13 +151,8 @@ apr_status_t pal_ldap_authenticate(pal_ldap_registry *reg,
                                    const char *password,
                                    apr_size_t password_len,
                                    const apr_array_header_t *groups,
+                                   const pal_ldap_gate *gate,
                                    pal_auth_result *res);
-
-/** Counters of every child since the full start (shared memory). */
-typedef struct {
-    apr_uint64_t searches, binds, failures, timeouts, connects;
-} pal_ldap_stats;
-void pal_ldap_downtable_stats(pal_ldap_downtable *t, pal_ldap_stats *out);
 
 /** Close every pooled connection (child exit). */
 void pal_ldap_registry_close(pal_ldap_registry *reg);

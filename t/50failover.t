@@ -1,8 +1,9 @@
-# LDAP failures: failover past a dead server, the 30 s skip of a server marked
-# down (shared by every child), 503 + Retry-After (never 407) when the
-# directory cannot answer, the per-server timeout against a server that never
-# answers, a service-bind failure as a configuration error, and recovery
-# without restarting httpd after slapd was stopped or paused.
+# LDAP failures: failover past a dead server, a server marked down (shared by
+# every child) skipped but retried by one request a second, 503 + Retry-After
+# (never 407) when the directory cannot answer, the per-server timeout
+# against a server that never answers, a service-bind failure as a
+# configuration error, and recovery within about 2 s, without restarting
+# httpd, after slapd was stopped or paused.
 #
 # Scopes: /s/failover/, /s/dead/, /s/hung/, /s/hungfail/, /s/badsvc/,
 # /s/spare/ (t/conf/extra.conf.in); /s/ld-failover/, /s/ld-dead/ (a dead port
@@ -13,10 +14,9 @@
 # succeeded before in that scope's cache context (ProxyAuthSessionIdle: a
 # cached pair is rightly accepted while LDAP is down).
 #
-# The 30 s skip windows of this file overlap: the stopped server (/s/spare/)
-# and the paused one (/s/ld-spare2/) are marked down a moment apart, and the
-# dead and hung servers' own windows end meanwhile, so they are probed again
-# right after it. The whole file takes about 38 s.
+# A server marked down logs "marked down" once, then "still down" (info) for
+# each failed retry, then "is back in use": the retries are counted from
+# those lines.
 use strict;
 use warnings;
 use FindBin;
@@ -25,7 +25,7 @@ use Apache::Test qw(-withtestmore);
 use PALTest;
 use Time::HiRes qw(time sleep);
 
-plan tests => 55;
+plan tests => 58;
 
 my $origin = origin_hostport();
 my $LDAP   = $ENV{PAL_LDAP_PORT};
@@ -46,6 +46,32 @@ sub get {
 }
 
 sub marked_down_re { my ($port) = @_; qr/PAL0401: LDAP server 127\.0\.0\.1:$port marked down/ }
+sub still_down_re { my ($port) = @_; qr/PAL0401: LDAP server 127\.0\.0\.1:$port still down/ }
+
+# Requests to /s/SCOPE/ for $secs seconds, one every 0.1 s, with users no
+# cache holds: (number of requests, their status codes counted, seconds
+# taken, the longest answer).
+sub hammer {
+    my ($scope, $secs) = @_;
+    my ($n, %codes, $max) = (0);
+    $max = 0;
+    my $t0 = time;
+    while (time - $t0 < $secs) {
+        my ($r, $dt) = get($scope, "hammer-$n-$$", 'no-such-secret');
+        $codes{$r->code}++;
+        $max = $dt if $dt > $max;
+        $n++;
+        sleep 0.1;
+    }
+    return ($n, \%codes, time - $t0, $max);
+}
+
+# Lines of $re in the error log since $mark.
+sub count_lines {
+    my ($mark, $re) = @_;
+    my $n = () = error_log_since($mark) =~ /$re/g;
+    return $n;
+}
 
 # Error log text since $mark, once it matches $re (or after 2 s).
 sub log_after {
@@ -87,15 +113,15 @@ sub is_503 {
               . ', Proxy-Authenticate: ' . ($r->header('Proxy-Authenticate') // '(none)');
 }
 
-# --- dead first server: failover to the fixture, dead server skipped 30 s ---
+# --- dead first server: failover to the fixture, dead server skipped ---
 # /s/ld-failover/ and /s/ld-dead/ (t/conf/ldap.conf.in) are /s/failover/ and
 # /s/dead/ with a dead port of this file's own (DEAD2): other files use
 # /s/dead/, and its down-mark would hide the one this block looks for.
-my $t_dead_mark;
+
 {
     my $m = error_log_mark();
     my ($r) = get('ld-failover', 'alice', 'alice-secret');
-    $t_dead_mark = time;
+
     is $r->code, 200, '/s/ld-failover/ (dead server first): alice -> 200 via the second server';
     like log_after($m, marked_down_re($DEAD2)), marked_down_re($DEAD2),
          'the dead server is logged as marked down (PAL0401)';
@@ -106,9 +132,18 @@ my $t_dead_mark;
     is "@codes", '200 200 200', '/s/ld-failover/: further users -> 200';
     my ($rd) = get('ld-dead', 'alice', 'alice-secret');
     is_503($rd, '/s/ld-dead/ (only the dead server, marked down)');
+
+    # Requests that do not win the retry of the second are answered at once.
+    $m = error_log_mark();
+    my ($n, $codes, $secs, $max) = hammer('ld-dead', 2.5);
     sleep 0.3;
+    my $retries = count_lines($m, still_down_re($DEAD2));
+    is join(',', keys %$codes), '503', sprintf('/s/ld-dead/: %d requests in %.1f s: all 503', $n, $secs);
+    ok $max < 1, sprintf('... each answered at once (longest %.2f s)', $max);
+    ok $retries >= 1 && $retries <= int($secs) + 1,
+       "... the dead server was retried $retries time(s): about once a second, not once a request";
     unlike error_log_since($m), marked_down_re($DEAD2),
-        'within 30 s the dead server is not tried again (no new "marked down" line)';
+        '... and "marked down" is not logged again while it stays down';
 }
 # The suite's own scopes, whatever their down-mark state.
 {
@@ -135,11 +170,11 @@ my $t_dead_mark;
 }
 
 # --- hung first server: timeout, then the second server ---
-my $t_hung_mark;
+
 {
     my $m = error_log_mark();
     my ($r, $dt) = get('hungfail', 'alice', 'alice-secret');
-    $t_hung_mark = time;
+
     is $r->code, 200, '/s/hungfail/ (hung server first): alice -> 200 via the second server';
     ok $dt < 10, sprintf('/s/hungfail/ answered in %.1f s (< 10 s)', $dt);
     like log_after($m, marked_down_re($HUNG)), marked_down_re($HUNG),
@@ -181,71 +216,54 @@ my $t_pause_mark;
 }
 
 # Stopped slapd.
-my $t_stop_mark;
+
 {
     slapd_stop($A);
     my $m = error_log_mark();
     # Not alice: her pair is in the credentials cache (if any) since the
     # request above, and may rightly be accepted from it while LDAP is down.
     my ($r) = get('spare', 'bob', 'bob-secret');
-    $t_stop_mark = time;
+
     is_503($r, 'stopped slapd');
     like log_after($m, marked_down_re($SPARE)), marked_down_re($SPARE),
          'the stopped server is logged as marked down';
 }
 
-# The dead and hung servers' own windows end during the wait below: each is
-# probed once afterwards (it must be tried again, and fail again).
-my %late;
-sub late_probes {
-    if (!$late{hung} && time > $t_hung_mark + 31) {
-        my $m = error_log_mark();
-        my ($r, $dt) = get('hung', 'alice', 'alice-secret');
-        $late{hung} = { r => $r, dt => $dt, log => log_after($m, marked_down_re($HUNG)) };
-    }
-    if (!$late{dead} && time > $t_dead_mark + 31) {
-        my $m = error_log_mark();
-        my ($r) = get('ld-dead', 'alice', 'alice-secret');
-        $late{dead} = { r => $r, log => log_after($m, marked_down_re($DEAD2)) };
-    }
-}
-
-# Restart it with the same data; httpd keeps running. For 30 s no child
-# connects to it; then requests succeed again.
+# While it is down, requests are answered 503 at once, and one of them a
+# second retries the server. Restarted with the same data, it is back in use
+# within about 2 s; httpd keeps running.
 {
-    ok eval { slapd_restart($A); 1 }, 'slapd restarted (same data, same ports)' or diag $@;
-    my $base = monitor_counts($SPARE);
-    my ($r) = get('spare', 'bob', 'bob-secret');
-    is $r->code, 503, 'right after the restart: still 503 (the server is skipped for 30 s)';
+    my $m = error_log_mark();
+    my ($n, $codes, $secs, $max) = hammer('spare', 2.5);
+    sleep 0.3;
+    my $retries = count_lines($m, still_down_re($SPARE));
+    is join(',', keys %$codes), '503', "stopped slapd: $n requests in 2.5 s: all 503";
+    ok $retries >= 1 && $retries <= int($secs) + 1,
+       "... the stopped server was retried $retries time(s): about once a second";
 
-    my ($ok_spare, $ok_spare2, $touched, @seen);
-    while (time < $t_stop_mark + 35 && !($ok_spare && $ok_spare2)) {
-        sleep 1;
+    ok eval { slapd_restart($A); 1 }, 'slapd restarted (same data, same ports)' or diag $@;
+    my $t_up = time;
+    my ($ok_spare, $ok_spare2, @seen);
+    $m = error_log_mark();
+    while (time < $t_up + 5 && !($ok_spare && $ok_spare2)) {
         if (!$ok_spare) {
             my ($s) = get('spare', 'bob', 'bob-secret');
-            push @seen, sprintf('%.1f:%d', time - $t_stop_mark, $s->code);
-            if ($s->code == 200) {
-                $ok_spare = time;
-            }
-            else {
-                my $c = monitor_counts($SPARE);
-                $touched //= sprintf('%.1f s', time - $t_stop_mark)
-                    if $c->{connections_total} > $base->{connections_total};
-            }
+            push @seen, sprintf('%.1f:%d', time - $t_up, $s->code);
+            $ok_spare = time if $s->code == 200;
         }
         if (!$ok_spare2) {
             my ($s) = get('ld-spare2', 'carol', 'carol-secret', $ka);
             $ok_spare2 = time if $s->code == 200;
         }
+        sleep 0.1;
     }
-    ok $ok_spare, sprintf('/s/spare/ -> 200 again %s after it was marked down, httpd not restarted',
-                          $ok_spare ? sprintf('%.1f s', $ok_spare - $t_stop_mark) : 'never (35 s)')
-        or diag "polls (s after the mark:status): @seen";
-    ok $ok_spare && $ok_spare - $t_stop_mark >= 28,
-       'it was skipped for the 30 s window (no success before 28 s)'
-        or diag "polls (s after the mark:status): @seen";
-    ok !$touched, 'during the window no child connected to the restarted server'
-        . ($touched ? " (first connection seen at $touched)" : '');
+    ok $ok_spare && $ok_spare - $t_up <= 2.5,
+       sprintf('/s/spare/ -> 200 again %s after the restart (about 2 s at most)',
+               $ok_spare ? sprintf('%.1f s', $ok_spare - $t_up) : 'never (5 s)')
+        or diag "polls (s after the restart:status): @seen";
+    like log_after($m, qr/PAL0401: LDAP server 127\.0\.0\.1:$SPARE is back in use/),
+         qr/PAL0401: LDAP server 127\.0\.0\.1:$SPARE is back in use/,
+         'the log says it is back in use';
     ok $ok_spare2, sprintf('paused slapd resumed: /s/ld-spare2/ -> 200 again %s after it was marked down',
                            $ok_spare2 ? sprintf('%.1f s', $ok_spare2 - $t_pause_mark) : 'never');
     is main_httpd_pid(), $httpd_pid, 'httpd was not restarted';
@@ -272,32 +290,33 @@ sub late_probes {
     unlike error_log_since($m), marked_down_re($SPARE), '... and the server is not marked down';
 }
 
-# --- the dead and hung servers, probed after their windows (late_probes) ---
-until ($late{hung} && $late{dead}) {
-    late_probes();
-    sleep 0.2;
-}
+# --- the dead and hung servers, retried since they were marked down ---
+# More than a second after its last retry, one request retries the hung
+# server: it waits for the timeout, and the server stays down.
 {
-    my ($r, $dt) = @{ $late{hung} }{qw(r dt)};
+    sleep 1.2;
+    my $m = error_log_mark();
+    my ($r, $dt) = get('hung', 'alice', 'alice-secret');
     is_503($r, '/s/hung/ (only the hung server)');
     ok $dt < 10, sprintf('/s/hung/ answered in %.1f s (< 10 s, timeout 2 s)', $dt);
-    ok $dt >= 1.5, sprintf('/s/hung/ waited for the server (%.1f s): it was tried again after its window', $dt);
-    like $late{hung}{log}, marked_down_re($HUNG), 'the hung server is marked down again';
+    ok $dt >= 1.5, sprintf('/s/hung/ waited for the server (%.1f s): it was retried', $dt);
+    like log_after($m, still_down_re($HUNG)), still_down_re($HUNG), 'the hung server is still down';
+
+    # Right after that retry, /s/hungfail/ goes straight to the second
+    # server, without waiting for the hung one.
+    my ($f, $df) = get('hungfail', 'carol', 'carol-secret');
+    is $f->code, 200, '/s/hungfail/ with the hung server marked down -> 200';
+    ok $df < 1.5, sprintf('... without waiting for the hung server (%.2f s)', $df);
 }
 {
-    is_503($late{dead}{r}, '/s/ld-dead/ (refused connection)');
-    like $late{dead}{log}, marked_down_re($DEAD2),
-         'the dead server is tried again after its window and marked down again';
+    sleep 1.2;
+    my $m = error_log_mark();
+    my ($r) = get('ld-dead', 'alice', 'alice-secret');
+    is_503($r, '/s/ld-dead/ (refused connection)');
+    like log_after($m, still_down_re($DEAD2)), still_down_re($DEAD2),
+         'the dead server is retried and still down';
     my ($f) = get('ld-failover', 'starbuser', 'starb-secret');
     is $f->code, 200, '/s/ld-failover/ -> 200';
-}
-
-# The hung server is marked down again: /s/hungfail/ goes straight to the
-# second server, without waiting for the hung one.
-{
-    my ($r, $dt) = get('hungfail', 'carol', 'carol-secret');
-    is $r->code, 200, '/s/hungfail/ with the hung server marked down -> 200';
-    ok $dt < 1.5, sprintf('... without waiting for the hung server (%.2f s)', $dt);
 }
 
 # Every request of this file is in the access log with its result note.

@@ -404,7 +404,9 @@ my $slapd;
 
 {
     my $ua = proxy_ua(keep_alive => 1);
-    my $wrong = ['carol', "carol-wrong-$run"];
+    # Not ca-win's wrong password: the soft lock knows that one as wrong
+    # for carol's account (same directory), and would refuse it unbound.
+    my $wrong = ['carol', "carol-wrong-neg-$run"];
     warm($ua, 'ca-neg');
     my @r;
     my $t0 = time;

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages that a build, the test suite or the demo needs.
 #
-#   sh t/deps.sh build|test|demo|bench
+#   sh t/deps.sh build|test|demo|bench|soak|fuzz
 #
 # Nothing is printed and nothing is installed when every package of the mode is
 # already there. As root the missing packages are installed with apt-get; as any
@@ -15,16 +15,23 @@ build_pkgs="apache2-bin apache2-dev libldap-dev libssl-dev gcc make libc6-dev"
 # throwaway domain, `ip netns` gives the DC a network namespace of its own,
 # ldb-tools read and write its database, samba-tool needs /usr/bin/python3.
 samba_pkgs="samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind ldb-tools smbclient krb5-user iproute2 python3"
-# valgrind: make test-valgrind (gcc's libasan/libtsan for test-asan and
-# test-tsan come with gcc).
+# curl: the client of t/65https_proxy.t, which talks TLS to the proxy itself
+# (--proxy https://...). valgrind: make test-valgrind (gcc's libasan/libtsan
+# for test-asan and test-tsan come with gcc).
 case "$mode" in
 build) pkgs=$build_pkgs ;;
-test)  pkgs="$build_pkgs libapache2-mod-perl2 libwww-perl libnet-ldap-perl slapd ldap-utils openssl redis-server procps valgrind $samba_pkgs" ;;
+test)  pkgs="$build_pkgs libapache2-mod-perl2 libwww-perl libnet-ldap-perl slapd ldap-utils openssl redis-server procps curl valgrind $samba_pkgs" ;;
 demo)  pkgs="$build_pkgs slapd ldap-utils openssl curl" ;;
 # bench/run.pl (make bench): the competitors and the load generator.
 bench) pkgs="$build_pkgs slapd ldap-utils wrk squid gnuplot-nox procps" ;;
+# t/soak/soak.pl (make soak): slapd and redis of its own; mod_socache_redis
+# comes with apache2-bin, setpriv with util-linux.
+soak)  pkgs="$build_pkgs perl slapd redis-server util-linux" ;;
+# make fuzz: libFuzzer and the sanitizer runtimes ship in libclang-rt-dev, not
+# with clang itself; both unversioned names follow Debian's default clang.
+fuzz)  pkgs="$build_pkgs clang libclang-rt-dev" ;;
 *)
-	echo "usage: sh t/deps.sh build|test|demo|bench" >&2
+	echo "usage: sh t/deps.sh build|test|demo|bench|soak|fuzz" >&2
 	exit 2
 	;;
 esac

@@ -1,5 +1,5 @@
 # Licensed under the Apache License, Version 2.0 (see NOTICE).
-# Passes through the TAP of the C unit tests of basic_auth.c ("make unit").
+# Passes through the TAP of the C unit tests of basic.c, ldap_strings.c and ad_codes.c ("make unit").
 use strict;
 use warnings;
 use FindBin;

@@ -1,5 +1,5 @@
 # Licensed under the Apache License, Version 2.0 (see NOTICE).
-# Passes through the TAP of the C unit tests of cache.c ("make unit").
+# Passes through the TAP of the C unit tests of entry.c ("make unit").
 use strict;
 use warnings;
 use FindBin;

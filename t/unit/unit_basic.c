@@ -1,6 +1,6 @@
 /* Licensed under the Apache License, Version 2.0 (see NOTICE). */
 /*
- * Unit tests for basic_auth.c (include/pal_basic.h). Prints TAP; exits
+ * Unit tests for basic.c, ldap_strings.c and ad_codes.c. Prints TAP; exits
  * non-zero when any test fails. Headers are built from raw bytes with the
  * encoder below, so every case is exactly what a client would send.
  */
@@ -13,42 +13,11 @@
 #include <apr_strings.h>
 
 #include "pal_basic.h"
+#include "pal_ldap_strings.h"
+#include "pal_ad.h"
+#include "tap.h"
 
-static int tests_run;
-static int tests_failed;
 static apr_pool_t *pool;
-
-static void ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    tests_run++;
-    if (!cond)
-        tests_failed++;
-    printf("%sok %d - ", cond ? "" : "not ", tests_run);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-}
-
-static void diag_str(const char *label, const char *got)
-{
-    printf("#   %s: %s%s%s\n", label, got ? "\"" : "", got ? got : "NULL",
-           got ? "\"" : "");
-}
-
-static void is_str(const char *got, const char *want, const char *name)
-{
-    int same = (got == NULL || want == NULL) ? got == want
-                                             : strcmp(got, want) == 0;
-
-    ok(same, "%s", name);
-    if (!same) {
-        diag_str("got", got);
-        diag_str("want", want);
-    }
-}
 
 static char *b64(const char *in, apr_size_t len)
 {
@@ -481,6 +450,34 @@ static void test_ad(void)
            && !pal_ad_subcode_is_account_state("999")
            && !pal_ad_subcode_is_account_state(NULL),
        "ad state: not 52e 525 568, unknown, NULL");
+    ok(pal_ad_subcode_ends_sessions("532") && pal_ad_subcode_ends_sessions("533")
+           && pal_ad_subcode_ends_sessions("701")
+           && pal_ad_subcode_ends_sessions("773")
+           && pal_ad_subcode_ends_sessions("775"),
+       "ad ends sessions: 532 533 701 773 775");
+    ok(!pal_ad_subcode_ends_sessions("530") && !pal_ad_subcode_ends_sessions("531")
+           && !pal_ad_subcode_ends_sessions("52e")
+           && !pal_ad_subcode_ends_sessions(NULL),
+       "ad ends sessions: not 530 531 52e NULL");
+    ok(pal_ad_subcode_counts_as_bad_password("775")
+           && !pal_ad_subcode_counts_as_bad_password("533")
+           && !pal_ad_subcode_counts_as_bad_password("52e")
+           && !pal_ad_subcode_counts_as_bad_password(NULL),
+       "ad counts as a wrong password: 775 only");
+}
+
+static void test_log_escape(void)
+{
+    is_str(pal_log_escape(pool, "00002020: Operation unavailable"),
+           "00002020: Operation unavailable", "log escape: plain text kept");
+    is_str(pal_log_escape(pool, "a\nb\rc"), "a\\x0ab\\x0dc",
+           "log escape: CR LF cannot start a new log line");
+    is_str(pal_log_escape(pool, "say \"x\" \\ y"), "say \\\"x\\\" \\\\ y",
+           "log escape: quote and backslash");
+    is_str(pal_log_escape(pool, "\x1b[31m\x7f\xc3\xa9"),
+           "\\x1b[31m\\x7f\\xc3\\xa9",
+           "log escape: ESC, DEL and non-ASCII bytes");
+    is_str(pal_log_escape(pool, NULL), "", "log escape: NULL");
 }
 
 static void test_quote(void)
@@ -595,11 +592,11 @@ int main(void)
     test_filter_escape();
     test_strip_domain();
     test_ad();
+    test_log_escape();
     test_quote();
     test_dn();
 
-    printf("1..%d\n", tests_run);
     apr_pool_destroy(pool);
     apr_terminate();
-    return tests_failed == 0 ? 0 : 1;
+    return tap_done();
 }

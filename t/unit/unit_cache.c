@@ -1,6 +1,6 @@
 /* Licensed under the Apache License, Version 2.0 (see NOTICE). */
 /*
- * Unit tests for cache.c (include/pal_cache.h). Prints TAP; exits non-zero
+ * Unit tests for entry.c (include/pal_entry.h). Prints TAP; exits non-zero
  * when any test fails. Keys and entry MACs are also recomputed here with
  * OpenSSL's one-shot HMAC() from the documented layout, so the tests pin the
  * format, and hand-sealed payloads check that the decoders refuse malformed
@@ -19,10 +19,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "pal_cache.h"
+#include "pal_entry.h"
+#include "tap.h"
 
-static int tests_run;
-static int tests_failed;
 static apr_pool_t *pool;
 static pal_secret secret, secret2;
 static unsigned char ctx1[PAL_HASH_LEN], ctx2[PAL_HASH_LEN];
@@ -30,20 +29,6 @@ static unsigned char ctx1[PAL_HASH_LEN], ctx2[PAL_HASH_LEN];
 #define SEC(s) apr_time_from_sec(s)
 #define T0     (apr_time_from_sec(1700000000))
 #define ID     "P0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-
-static void ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    tests_run++;
-    if (!cond)
-        tests_failed++;
-    printf("%sok %d - ", cond ? "" : "not ", tests_run);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-}
 
 static int streq(const char *a, const char *b)
 {
@@ -229,13 +214,10 @@ static pal_name_entry sample_name(void)
     return e;
 }
 
-static pal_account_entry sample_account(void)
+static pal_revoked_entry sample_revoked(void)
 {
-    pal_account_entry e;
+    pal_revoked_entry e;
 
-    e.bad_count = 2;
-    e.last_bad = T0 + SEC(3);
-    e.first_bad = T0;
     e.revoked = T0 - SEC(3600);
     return e;
 }
@@ -399,7 +381,7 @@ static void test_context(void)
 static void test_keys(void)
 {
     static const pal_key_kind kinds[] = {PAL_KEY_POSITIVE, PAL_KEY_NAME,
-                                         PAL_KEY_NEGATIVE, PAL_KEY_ACCOUNT};
+                                         PAL_KEY_NEGATIVE, PAL_KEY_REVOKED};
     const char *k, *k2, *kk[4];
     int i, j, distinct = 1, shape = 1;
 
@@ -458,9 +440,9 @@ static void test_keys(void)
               pal_cache_key(pool, &secret, PAL_KEY_POSITIVE, ctx1, "a", 1,
                             "pw", 2)),
        "key: lengths, not NULs, end the fields");
-    ok(pal_cache_key(pool, &secret, PAL_KEY_ACCOUNT, ctx1, "", 0, NULL, 0)
+    ok(pal_cache_key(pool, &secret, PAL_KEY_REVOKED, ctx1, "", 0, NULL, 0)
            != NULL
-           && pal_cache_key(pool, &secret, PAL_KEY_ACCOUNT, ctx1, NULL, 0,
+           && pal_cache_key(pool, &secret, PAL_KEY_REVOKED, ctx1, NULL, 0,
                             NULL, 0) != NULL,
        "key: empty and NULL a with length 0 accepted");
     ok(pal_cache_key(pool, &secret, (pal_key_kind)'Q', ctx1, "a", 1, NULL, 0)
@@ -495,7 +477,7 @@ static void test_round_trip(void)
     pal_pos_entry pe = sample_pos(), pd;
     pal_neg_entry ne = sample_neg(), nd;
     pal_name_entry me = sample_name(), md;
-    pal_account_entry ae = sample_account(), ad;
+    pal_revoked_entry ae = sample_revoked(), ad;
     pal_group_result many[65];
     unsigned char *out;
     apr_size_t len;
@@ -585,15 +567,11 @@ static void test_round_trip(void)
            && streq(md.dn, ""),
        "name: \"no such entry\" round trip");
 
-    len = pal_account_encode(pool, &secret, ID, &ae, &out);
+    len = pal_revoked_encode(pool, &secret, ID, &ae, &out);
     memset(&ad, 0, sizeof(ad));
-    ok(len > 0 && pal_account_decode(pool, &secret, ID, out, len, &ad)
-           && ad.bad_count == ae.bad_count && ad.last_bad == ae.last_bad
-           && ad.first_bad == ae.first_bad && ad.revoked == ae.revoked,
-       "account: round trip");
-    ae.bad_count = -1;
-    ok(pal_account_encode(pool, &secret, ID, &ae, &out) == 0,
-       "account: negative count refused");
+    ok(len > 0 && pal_revoked_decode(pool, &secret, ID, out, len, &ad)
+           && ad.revoked == ae.revoked,
+       "revoked: round trip");
 }
 
 /* Encodes one sample of every type. */
@@ -602,23 +580,23 @@ static int encode_all(const char *id, unsigned char *out[4], apr_size_t len[4])
     pal_pos_entry pe = sample_pos();
     pal_neg_entry ne = sample_neg();
     pal_name_entry me = sample_name();
-    pal_account_entry ae = sample_account();
+    pal_revoked_entry ae = sample_revoked();
 
     len[0] = pal_pos_encode(pool, &secret, id, &pe, &out[0]);
     len[1] = pal_neg_encode(pool, &secret, id, &ne, &out[1]);
     len[2] = pal_name_encode(pool, &secret, id, &me, &out[2]);
-    len[3] = pal_account_encode(pool, &secret, id, &ae, &out[3]);
+    len[3] = pal_revoked_encode(pool, &secret, id, &ae, &out[3]);
     return len[0] && len[1] && len[2] && len[3];
 }
 
-/* Decodes data as type t (0 pos, 1 neg, 2 name, 3 account). */
+/* Decodes data as type t (0 pos, 1 neg, 2 name, 3 revoked). */
 static int decode_as(int t, const pal_secret *sec, const char *id,
                      const unsigned char *data, apr_size_t len)
 {
     pal_pos_entry pd;
     pal_neg_entry nd;
     pal_name_entry md;
-    pal_account_entry ad;
+    pal_revoked_entry ad;
 
     switch (t) {
     case 0:
@@ -628,12 +606,12 @@ static int decode_as(int t, const pal_secret *sec, const char *id,
     case 2:
         return pal_name_decode(pool, sec, id, data, len, &md);
     default:
-        return pal_account_decode(pool, sec, id, data, len, &ad);
+        return pal_revoked_decode(pool, sec, id, data, len, &ad);
     }
 }
 
 static const char *const type_names[] = {"positive", "negative", "name",
-                                         "account"};
+                                         "revoked"};
 
 static void test_tamper(void)
 {
@@ -955,56 +933,6 @@ static void test_neg_windows(void)
        "negative expiry: last failure + TTL when that comes first");
 }
 
-static void test_soft_lock(void)
-{
-    pal_windows w = windows(300, 3600, 30, 3);
-    pal_windows nolock = windows(300, 3600, 30, 0);
-    pal_account_entry e, d;
-    apr_time_t t = T0;
-    unsigned char *out;
-    apr_size_t len;
-
-    memset(&e, 0, sizeof(e));
-    ok(!pal_account_locked(&e, &w, t), "lock: a fresh account is open");
-    pal_account_note_bad(&e, &w, t);
-    ok(e.bad_count == 1 && e.first_bad == t && e.last_bad == t,
-       "lock: first wrong password counted");
-    pal_account_note_bad(&e, &w, t + SEC(10));
-    ok(e.bad_count == 2 && !pal_account_locked(&e, &w, t + SEC(10)),
-       "lock: two of three: open");
-    pal_account_note_bad(&e, &w, t + SEC(39));
-    ok(e.bad_count == 3 && e.first_bad == t && e.last_bad == t + SEC(39),
-       "lock: third within the TTL of the previous one counted");
-    ok(pal_account_locked(&e, &w, t + SEC(39)), "lock: three of three: locked");
-    ok(pal_account_locked(&e, &w, t + SEC(69) - 1),
-       "lock: still locked 30 s - 1 us after the last one");
-    ok(!pal_account_locked(&e, &w, t + SEC(69)),
-       "lock: open 30 s after the last one");
-    ok(!pal_account_locked(&e, &nolock, t + SEC(39)),
-       "lock: MaxBadPasswords 0: never locked");
-
-    len = pal_account_encode(pool, &secret, ID, &e, &out);
-    ok(len > 0 && pal_account_decode(pool, &secret, ID, out, len, &d)
-           && pal_account_locked(&d, &w, t + SEC(40)),
-       "lock: survives an encode/decode");
-
-    pal_account_note_bad(&e, &w, t + SEC(69) - 1);
-    ok(e.bad_count == 4 && e.first_bad == t,
-       "lock: one just inside the TTL keeps counting");
-    pal_account_note_bad(&e, &w, t + SEC(99) - 1);
-    ok(e.bad_count == 1 && e.first_bad == t + SEC(99) - 1
-           && e.last_bad == t + SEC(99) - 1,
-       "lock: one exactly a TTL after the last resets the run");
-    ok(!pal_account_locked(&e, &w, t + SEC(99)), "lock: open after reset");
-
-    e.revoked = t;
-    e.bad_count = 5;
-    e.last_bad = 0;
-    pal_account_note_bad(&e, &w, t + SEC(100));
-    ok(e.bad_count == 1 && e.first_bad == t + SEC(100) && e.revoked == t,
-       "lock: last_bad 0 resets; revocation kept");
-}
-
 /* ---- no password material ---------------------------------------------------- */
 
 static void test_no_password(void)
@@ -1019,7 +947,7 @@ static void test_no_password(void)
     pal_pos_entry pe = sample_pos();
     pal_neg_entry ne = sample_neg();
     pal_name_entry me = sample_name();
-    pal_account_entry ae = sample_account();
+    pal_revoked_entry ae = sample_revoked();
     unsigned char *out[4];
     apr_size_t len[4];
     unsigned int l = 0;
@@ -1044,12 +972,12 @@ static void test_no_password(void)
                        strlen(pe.dn), pw, strlen(pw));
     kn = pal_cache_key(pool, &secret, PAL_KEY_NAME, ctx1, user, strlen(user),
                        NULL, 0);
-    ka = pal_cache_key(pool, &secret, PAL_KEY_ACCOUNT, ctx1, pe.dn,
+    ka = pal_cache_key(pool, &secret, PAL_KEY_REVOKED, ctx1, pe.dn,
                        strlen(pe.dn), NULL, 0);
     len[0] = pal_pos_encode(pool, &secret, kp, &pe, &out[0]);
     len[1] = pal_neg_encode(pool, &secret, kx, &ne, &out[1]);
     len[2] = pal_name_encode(pool, &secret, kn, &me, &out[2]);
-    len[3] = pal_account_encode(pool, &secret, ka, &ae, &out[3]);
+    len[3] = pal_revoked_encode(pool, &secret, ka, &ae, &out[3]);
 
     for (j = 0; j < 5; j++) {
         found += contains(kp, strlen(kp), needles[j], nlen[j]);
@@ -1128,13 +1056,11 @@ int main(void)
     test_strict_contents();
     test_pos_windows();
     test_neg_windows();
-    test_soft_lock();
     test_no_password();
     test_memeq();
     test_prepared();
 
-    printf("1..%d\n", tests_run);
     apr_pool_destroy(pool);
     apr_terminate();
-    return tests_failed == 0 ? 0 : 1;
+    return tap_done();
 }
