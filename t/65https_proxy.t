@@ -61,7 +61,7 @@ plan skip_all => 'this curl cannot talk TLS to a proxy (no HTTPS-proxy feature)'
 plan skip_all => 'PAL_CA_FILE / PAL_TLS_CERT / PAL_TLS_KEY not set (run through t/TEST)'
     unless grep({ $_ && -r $_ } @ENV{qw(PAL_CA_FILE PAL_TLS_CERT PAL_TLS_KEY)}) == 3;
 
-plan tests => 40;
+plan tests => 41;
 
 # A proxy named in the environment would be used for 127.0.0.1 or skip --proxy.
 delete @ENV{qw(http_proxy https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY)};
@@ -382,5 +382,5 @@ is $connects_with_b64, 1, "plain proxy: the CONNECT's credentials too (TLS to th
 }
 
 relay_stop($_) for @relays;
-httpd_stop($h);
+is httpd_stop($h), 0, 'the HTTPS proxy exits 0 on SIGTERM' or diag "httpd: $h->{status_text}";
 ok !PALTest::wait_for_port($https_port, 0), 'the HTTPS proxy stopped';

@@ -21,7 +21,7 @@ use IO::Handle;
 use POSIX ();
 use Time::HiRes qw(sleep time);
 
-plan tests => 8;
+plan tests => 9;
 
 my $CLIENTS = 6;
 my $PER_CLIENT = 500;
@@ -118,5 +118,5 @@ like $line, qr/^alice 200 cache /, 'alice after the spray: still a cache hit'
     or diag "access log: $line";
 is $ops, 0, 'alice after the spray: no LDAP operation';
 
-httpd_stop($px);
+is httpd_stop($px), 0, 'the proxy exits 0 on SIGTERM' or diag "httpd: $px->{status_text}";
 slapd_stop($slapd);

@@ -22,7 +22,7 @@ my $redis_so = "$libexec/mod_socache_redis.so";
 plan skip_all => 'mod_socache_redis.so not found (apxs -q LIBEXECDIR)' unless $libexec && -e $redis_so;
 plan skip_all => 'redis-server not installed'
     unless grep { -x "$_/redis-server" } split /:/, $ENV{PATH} // '';
-plan tests => 3;
+plan tests => 4;
 
 my $origin = origin_hostport();
 my $run = "$$-" . int(time);
@@ -94,7 +94,7 @@ like $line, qr/^alice 200 ldap$/m, 'alice: validated by LDAP (a first login)';
 cmp_ok $g1 - $g0, '<=', 4, 'the first login read the cache with at most 4 GETs'
     or diag sprintf 'redis GET calls: %d before, %d after', $g0, $g1;
 
-httpd_stop($px);
+is httpd_stop($px), 0, 'the proxy exits 0 on SIGTERM' or diag "httpd: $px->{status_text}";
 redis_stop($redis);
 slapd_stop($slapd);
 unlink $secret;
