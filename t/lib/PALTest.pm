@@ -25,7 +25,7 @@ package PALTest;
 #   PAL_REDIS_PORT      a redis-server for the run (when redis-server is installed)
 #   PAL_SLAPD_DIR       the fixture slapd's folder (do not stop that instance)
 #   PAL_MPM             event | worker | prefork
-#   PAL_TIMEOUT_SCALE   factor for httpd start/stop waits (make test-valgrind)
+#   PAL_TIMEOUT_SCALE   factor for httpd start/stop waits (test-asan, -tsan, -valgrind)
 #   PAL_HTTPD_PREFIX    words t/bin/httpd puts before apache2 (sanitizer targets)
 #
 # Directory data: t/fixtures/seed.ldif (users, passwords and groups are listed at
