@@ -21,6 +21,7 @@
 
 #include "httpd.h"
 #include "http_config.h"
+#include "http_core.h"
 #include "http_log.h"
 #include "ap_provider.h"
 #include "ap_socache.h"
@@ -194,6 +195,16 @@ static apr_status_t make_state(apr_pool_t *pp, apr_pool_t *ptemp,
     return APR_SUCCESS;
 }
 
+/* The random secret lives as long as the process, but its keyed HMAC
+ * context is freed when httpd exits; a cleanup of the process pool could not
+ * do it, since it would run after mod_so unloaded this module. */
+static apr_status_t release_at_exit(void *data)
+{
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_EXITING)
+        pal_secret_release(data);
+    return APR_SUCCESS;
+}
+
 int pal_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                           server_rec *s)
 {
@@ -205,7 +216,6 @@ int pal_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
     const ap_socache_provider_t *provider;
     pal_cache_state *old = NULL;
     int fresh;
-    (void)pconf;
 
     provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name,
                                   AP_SOCACHE_PROVIDER_VERSION);
@@ -227,6 +237,8 @@ int pal_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
         apr_pool_userdata_set(old, KEY_STATE, apr_pool_cleanup_null, pp);
     }
     state = old;
+    apr_pool_cleanup_register(pconf, &state->random_secret, release_at_exit,
+                              apr_pool_cleanup_null);
     last_revoked = pal_process_shm(s, KEY_REVOKED, sizeof(*last_revoked),
                                    &fresh);
     if (!last_revoked)

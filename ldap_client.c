@@ -61,6 +61,8 @@ struct pal_ldap_registry {
     void *log_baton;
 };
 
+static apr_status_t registry_close(void *data);
+
 apr_status_t pal_ldap_registry_create(apr_pool_t *p, pal_ldap_downtable *down,
                                       pal_log_fn *log, void *log_baton,
                                       pal_ldap_registry **out)
@@ -84,9 +86,11 @@ apr_status_t pal_ldap_registry_create(apr_pool_t *p, pal_ldap_downtable *down,
                                        pal_ldap_downtable_size()));
     reg->down = down;
     rv = apr_thread_mutex_create(&reg->mutex, APR_THREAD_MUTEX_DEFAULT, own);
-    if (rv == APR_SUCCESS)
-        *out = reg;
-    return rv;
+    if (rv != APR_SUCCESS)
+        return rv;
+    apr_pool_pre_cleanup_register(p, reg, registry_close);
+    *out = reg;
+    return APR_SUCCESS;
 }
 
 static void logf_(pal_ldap_registry *reg, int level, const char *fmt, ...)
@@ -251,8 +255,12 @@ static void pool_release(pal_pool *pp, pal_conn *c)
     apr_thread_mutex_unlock(pp->mutex);
 }
 
-void pal_ldap_registry_close(pal_ldap_registry *reg)
+/* A pre-cleanup of the pool the registry was made from: it runs before
+ * that pool's subpools are destroyed, the registry's own with its mutexes
+ * among them. */
+static apr_status_t registry_close(void *data)
 {
+    pal_ldap_registry *reg = data;
     apr_hash_index_t *hi;
 
     apr_thread_mutex_lock(reg->mutex);
@@ -267,6 +275,7 @@ void pal_ldap_registry_close(pal_ldap_registry *reg)
         }
     }
     apr_thread_mutex_unlock(reg->mutex);
+    return APR_SUCCESS;
 }
 
 /* ------------------------------------------------------------------ */

@@ -564,12 +564,6 @@ static void log_from_client(void *baton, int level, const char *msg)
                  msg);
 }
 
-static apr_status_t close_registry(void *data)
-{
-    pal_ldap_registry_close(data);
-    return APR_SUCCESS;
-}
-
 static int status_hook(request_rec *r, int flags)
 {
     return pal_status_hook(r, flags, pal_downtable);
@@ -584,10 +578,6 @@ static void child_init(apr_pool_t *pchild, server_rec *s)
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "PAL0008: cannot create "
                      "the LDAP client; every request will get 503");
         pal_registry = NULL;
-    }
-    else {
-        apr_pool_cleanup_register(pchild, pal_registry, close_registry,
-                                  apr_pool_cleanup_null);
     }
     if (pal_flight_init(pchild) != APR_SUCCESS)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "PAL0019: no single "

@@ -101,7 +101,7 @@ typedef struct pal_ldap_registry pal_ldap_registry;
 
 /** Made in child_init; the registry makes a subpool of p for itself (p
  *  must live as long as the child and must not be used by other threads
- *  while this runs). */
+ *  while this runs), and closes every pooled connection when p goes. */
 apr_status_t pal_ldap_registry_create(apr_pool_t *p, pal_ldap_downtable *down,
                                       pal_log_fn *log, void *log_baton,
                                       pal_ldap_registry **out);
@@ -153,9 +153,6 @@ apr_status_t pal_ldap_authenticate(pal_ldap_registry *reg,
                                    const apr_array_header_t *groups,
                                    const pal_ldap_gate *gate,
                                    pal_auth_result *res);
-
-/** Close every pooled connection (child exit). */
-void pal_ldap_registry_close(pal_ldap_registry *reg);
 
 /** Check at startup that libldap can apply the TLS options (CA file
  *  readable, libldap built with TLS). Returns an error message or NULL. */
