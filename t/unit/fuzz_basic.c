@@ -153,18 +153,10 @@ static void fuzz_quote(apr_pool_t *p, const char *s)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static int initialised;
     apr_pool_t *p;
     char *s;
 
-    if (!initialised) {
-        if (apr_initialize() != APR_SUCCESS)
-            abort();
-        initialised = 1;
-    }
-    if (apr_pool_create(&p, NULL) != APR_SUCCESS)
-        abort();
-    run_pool = p;
+    p = run_begin();
 
     s = apr_palloc(p, size + 1);
     memcpy(s, data, size);
@@ -178,8 +170,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_strip(p, s, 1);
     fuzz_quote(p, s);
 
-    run_pool = NULL;
-    apr_pool_destroy(p);
-    free_blocks();
+    run_end(p);
     return 0;
 }

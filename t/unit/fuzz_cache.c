@@ -184,20 +184,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const int kinds[] = {0, PAL_KEY_POSITIVE, PAL_KEY_NEGATIVE,
                                 PAL_KEY_NAME, PAL_KEY_REVOKED};
-    static int initialised;
     apr_pool_t *p;
     rule_args a;
     size_t i, len, head;
 
-    if (!initialised) {
-        if (apr_initialize() != APR_SUCCESS)
-            abort();
-        memset(secret.bytes, FUZZ_CACHE_SECRET_BYTE, PAL_SECRET_LEN);
-        initialised = 1;
-    }
-    if (apr_pool_create(&p, NULL) != APR_SUCCESS)
-        abort();
-    run_pool = p;
+    memset(secret.bytes, FUZZ_CACHE_SECRET_BYTE, PAL_SECRET_LEN);
+    p = run_begin();
 
     /* the head of the input is the clock and the windows; the sealed
      * entries are made of the rest, so the two vary independently */
@@ -212,8 +204,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_all(p, in, len, &a);
     }
 
-    run_pool = NULL;
-    apr_pool_destroy(p);
-    free_blocks();
+    run_end(p);
     return 0;
 }

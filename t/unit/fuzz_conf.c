@@ -224,19 +224,11 @@ static void fuzz_cache_spec(apr_pool_t *p, const char *s)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static int initialised;
     apr_pool_t *p;
     char *s;
     size_t len;
 
-    if (!initialised) {
-        if (apr_initialize() != APR_SUCCESS)
-            abort();
-        initialised = 1;
-    }
-    if (apr_pool_create(&p, NULL) != APR_SUCCESS)
-        abort();
-    run_pool = p;
+    p = run_begin();
 
     /* httpd hands directives C strings: the value ends at a NUL */
     s = apr_palloc(p, size + 1);
@@ -250,8 +242,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_cache_spec(p, s);
     fuzz_shards(p, s);
 
-    run_pool = NULL;
-    apr_pool_destroy(p);
-    free_blocks();
+    run_end(p);
     return 0;
 }

@@ -89,19 +89,11 @@ static void check_in_filter(apr_pool_t *p, const char *out)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static int initialised;
     apr_pool_t *p;
     const char *out;
     unsigned char *dec;
 
-    if (!initialised) {
-        if (apr_initialize() != APR_SUCCESS)
-            abort();
-        initialised = 1;
-    }
-    if (apr_pool_create(&p, NULL) != APR_SUCCESS)
-        abort();
-    run_pool = p;
+    p = run_begin();
 
     /* libFuzzer's data is an exact-size heap block: no copy needed for
      * ASan to see a read past size */
@@ -111,8 +103,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(decode(out, data, size, dec) == size);
     check_in_filter(p, out);
 
-    run_pool = NULL;
-    apr_pool_destroy(p);
-    free_blocks();
+    run_end(p);
     return 0;
 }

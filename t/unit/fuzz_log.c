@@ -147,18 +147,10 @@ static void fuzz_ad(apr_pool_t *p, const char *s)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static int initialised;
     apr_pool_t *p;
     char *s;
 
-    if (!initialised) {
-        if (apr_initialize() != APR_SUCCESS)
-            abort();
-        initialised = 1;
-    }
-    if (apr_pool_create(&p, NULL) != APR_SUCCESS)
-        abort();
-    run_pool = p;
+    p = run_begin();
 
     s = apr_palloc(p, size + 1);
     memcpy(s, data, size);
@@ -166,8 +158,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_log_escape(p, s);
     fuzz_ad(p, s);
 
-    run_pool = NULL;
-    apr_pool_destroy(p);
-    free_blocks();
+    run_end(p);
     return 0;
 }

@@ -64,6 +64,33 @@ static void free_blocks(void)
         free(blocks[--nblocks]);
 }
 
+/* ---- one run --------------------------------------------------------------- */
+
+/* APR is initialised by the first run (libFuzzer has no other hook); each
+ * run gets a pool of its own whose allocations are the exact-size blocks. */
+static apr_pool_t *run_begin(void)
+{
+    static int initialised;
+    apr_pool_t *p;
+
+    if (!initialised) {
+        if (apr_initialize() != APR_SUCCESS)
+            abort();
+        initialised = 1;
+    }
+    if (apr_pool_create(&p, NULL) != APR_SUCCESS)
+        abort();
+    run_pool = p;
+    return p;
+}
+
+static void run_end(apr_pool_t *p)
+{
+    run_pool = NULL;
+    apr_pool_destroy(p);
+    free_blocks();
+}
+
 /* ---- helpers -------------------------------------------------------------- */
 
 #define CHECK(cond) do { if (!(cond)) abort(); } while (0)

@@ -170,20 +170,12 @@ static void check_same(const pal_ldap_url *a, const pal_ldap_url *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static int initialised;
     apr_pool_t *p;
     pal_ldap_url *u = NULL, *again = NULL;
     const char *err, *err2;
     char *s;
 
-    if (!initialised) {
-        if (apr_initialize() != APR_SUCCESS)
-            abort();
-        initialised = 1;
-    }
-    if (apr_pool_create(&p, NULL) != APR_SUCCESS)
-        abort();
-    run_pool = p;
+    p = run_begin();
 
     s = apr_palloc(p, size + 1);
     memcpy(s, data, size);
@@ -200,8 +192,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_same(u, again);
     }
 
-    run_pool = NULL;
-    apr_pool_destroy(p);
-    free_blocks();
+    run_end(p);
     return 0;
 }
