@@ -536,14 +536,21 @@ static void touch_positive(request_rec *r, pal_lookup *lk, pal_pos_entry *e,
               n);
 }
 
-static int lookup_positive(request_rec *r, pal_lookup *lk, apr_time_t now)
+/* The clock is read after the get: an entry that another process stored
+ * while the get waited is older than that reading, whereas a reading taken
+ * before the get would see it "from the future", refuse it, and send one
+ * more bind to LDAP for a pair it has just validated. */
+static int lookup_positive(request_rec *r, pal_lookup *lk)
 {
     pal_pos_entry e;
     unsigned char *d;
     unsigned int n;
+    apr_time_t now;
 
-    if (!cache_get(r, &state->sessions, lk->pkey, &d, &n)
-        || !checked(r, &state->sessions, lk->pkey,
+    if (!cache_get(r, &state->sessions, lk->pkey, &d, &n))
+        return 0;
+    now = apr_time_now();
+    if (!checked(r, &state->sessions, lk->pkey,
                     pal_pos_decode(r->pool, secret, lk->pkey, d, n, &e)))
         return 0;
     if (!pal_pos_usable(&e, &lk->w, now,
@@ -586,17 +593,22 @@ static void resolve_account(request_rec *r, pal_lookup *lk)
     lk->account_is_dn = 0;
 }
 
-/* The negative entry of (account, password), renewed when it answers. */
+/* The negative entry of (account, password), renewed when it answers.
+ * The clock is read after the get, as for positive entries: a renewal by
+ * another process must not make a known wrong password look unknown. */
 static int lookup_negative(request_rec *r, pal_lookup *lk,
-                           const char *account, apr_time_t now)
+                           const char *account)
 {
     const char *id = account_key(r, lk, PAL_KEY_NEGATIVE, account, 1);
     pal_neg_entry e;
     unsigned char *d;
     unsigned int n;
+    apr_time_t now;
 
-    if (!lk->w.negative || !cache_get(r, state->aside, id, &d, &n)
-        || !checked(r, state->aside, id,
+    if (!lk->w.negative || !cache_get(r, state->aside, id, &d, &n))
+        return 0;
+    now = apr_time_now();
+    if (!checked(r, state->aside, id,
                     pal_neg_decode(r->pool, secret, id, d, n, &e))
         || !pal_neg_usable(&e, &lk->w, now))
         return 0;
@@ -612,17 +624,15 @@ static int lookup_negative(request_rec *r, pal_lookup *lk,
 
 static pal_cache_answer lookup(request_rec *r, pal_lookup *lk, int count)
 {
-    apr_time_t now = apr_time_now();
-
     if (!secret || !lk->pkey)
         return PAL_CACHE_MISS;
-    if (lookup_positive(r, lk, now)) {
+    if (lookup_positive(r, lk)) {
         if (count)
             pal_stat_inc(PAL_STAT_HIT);
         return PAL_CACHE_HIT;
     }
     resolve_account(r, lk);
-    if (lookup_negative(r, lk, lk->account, now)) {
+    if (lookup_negative(r, lk, lk->account)) {
         if (count)
             pal_stat_inc(PAL_STAT_NEGATIVE_HIT);
         return PAL_CACHE_NEGATIVE;
@@ -646,7 +656,7 @@ int pal_cache_known_bad(request_rec *r, pal_lookup *lk, const char *dn)
 {
     if (!secret || !lk->pkey)
         return 0;
-    return lookup_negative(r, lk, dn, apr_time_now());
+    return lookup_negative(r, lk, dn);
 }
 
 /* ------------------------------------------------------------------ */
