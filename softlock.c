@@ -109,7 +109,11 @@ static sl_slot *claim(pal_softlock_table *t, const unsigned char *key,
     return NULL;
 }
 
-/* Drops abandoned tries and ends a run that is over. */
+/* Drops abandoned tries and ends a run that is over. Callers read the
+ * clock before they wait for the mutex, so last_bad may be a little later
+ * than now: that is not a clock going back, and must not end the run
+ * (the count would restart, and n racing wrong passwords could all bind).
+ * Only a clock set back by more than the window ends it. */
 static void refresh(sl_slot *s, const pal_softlock_rules *r, apr_time_t now)
 {
     int i;
@@ -117,7 +121,8 @@ static void refresh(sl_slot *s, const pal_softlock_rules *r, apr_time_t now)
     for (i = 0; i < PAL_SOFTLOCK_TRIES; i++)
         if (s->tries[i].since && now - s->tries[i].since >= r->stale)
             s->tries[i].since = 0;
-    if (s->bad && (s->last_bad > now || now - s->last_bad >= r->window)) {
+    if (s->bad && (s->last_bad - now > r->window
+                   || now - s->last_bad >= r->window)) {
         s->bad = 0;
         s->bad_next = 0;
         memset(s->bad_tags, 0, sizeof(s->bad_tags));
@@ -137,7 +142,8 @@ static int known_bad(const sl_slot *s, const unsigned char *tag)
 
 static void count_bad(sl_slot *s, const unsigned char *tag, apr_time_t now)
 {
-    s->last_bad = now;
+    if (now > s->last_bad)   /* an older reading never shortens the run */
+        s->last_bad = now;
     if (known_bad(s, tag))
         return;
     memcpy(s->bad_tags[s->bad_next], tag, PAL_SOFTLOCK_TAG_LEN);

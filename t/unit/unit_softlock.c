@@ -134,6 +134,31 @@ static void test_rules(void)
        "rules: a try older than `stale` was abandoned: dropped");
 }
 
+/* A caller reads the clock, then waits for the mutex: meanwhile another
+ * process may count a wrong password at a later reading. The older
+ * reading must not end the run (that reset the count: one more bind for
+ * every such race, past ProxyAuthMaxBadPasswords). Only a clock that went
+ * back by more than the window ends it. */
+static void test_clock_readings(void)
+{
+    pal_softlock sl = make_table(64);
+    apr_time_t t = T0;
+    int i;
+
+    for (i = 1; i <= 3; i++) {
+        try_(&sl, 1, i, t + SEC(i));
+        done_(&sl, 1, i, 1, t + SEC(i));
+    }
+    ok(try_(&sl, 1, 4, t + SEC(3) - 1000) == PAL_SOFTLOCK_LOCKED,
+       "clock: a reading 1 ms older than the last wrong password: locked");
+    ok(locked_(&sl, 1, t + SEC(3) - 1000),
+       "clock: locked() with that reading: locked");
+    ok(try_(&sl, 1, 4, t + SEC(3)) == PAL_SOFTLOCK_LOCKED,
+       "clock: the count survived the older reading");
+    ok(try_(&sl, 1, 4, t + SEC(3) - SEC(31)) == PAL_SOFTLOCK_GO,
+       "clock: a clock set back by more than the window ends the run");
+}
+
 static void test_full(void)
 {
     /* One bucket of eight slots: the ninth live account has no room. */
@@ -269,6 +294,7 @@ int main(void)
     apr_pool_create(&pool, NULL);
 
     test_rules();
+    test_clock_readings();
     test_full();
     test_concurrent();
 
