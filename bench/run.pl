@@ -625,8 +625,8 @@ if ($SCEN{cold} || $SCEN{stampede}) {
 # check_user_id hook (the module's Basic parse, keyed hashes, shmcb lookup,
 # window checks, notes) in a loop inside one httpd, on the hot users' cached
 # pairs: no network, no wrk, no proxying. Each repetition runs 1 thread,
-# then two children with 32 threads each at once (64 threads on the shmcb's
-# mutex and the process's own locks). A contended figure is per hit and
+# then two prefork children with 32 threads each at once (64 threads on the
+# shmcb's mutex and the process's own locks). A contended figure is per hit and
 # core: the longer child's wall time x min(64, cores) / all hits, which
 # equals the 1-thread figure when nothing waits for anything.
 
@@ -649,12 +649,13 @@ if ($SCEN{hitpath}) {
     my $v = { %{ $VAR{e} }, id => 'hitpath', name => '(e) hit path', port => $hit_port, files => [] };
     my $body = <<"EOC";
 LoadModule pal_hitbench_module $hit_so
-# Two children of one thread: the two runs of the contended case are
-# served by different processes (a child with no idle thread accepts none).
-ThreadsPerChild 1
+# prefork, two children: each serves one connection at a time, so the two
+# runs of the contended case are served by different processes (their
+# threads are the handler's own).
+StartServers 2
+MinSpareServers 2
+MaxSpareServers 2
 MaxRequestWorkers 2
-MinSpareThreads 1
-MaxSpareThreads 2
 # The scope of the handler's own request, which it copies into proxy
 # requests (the module leaves the handler's request itself alone).
 ProxyAuthLDAP On
@@ -666,7 +667,10 @@ ProxyAuthLDAPBindPassword "file:$dir/bindpw"
     Require all granted
 </Location>
 EOC
-    my $pid = start_httpd($v->{name}, $dir, $hit_port, variant_conf($v, $dir, body => $body));
+    my $conf = variant_conf($v, $dir, body => $body);
+    $conf =~ s/mpm_event/mpm_prefork/g;
+    $conf =~ s/^(?:ThreadLimit|ThreadsPerChild|MinSpareThreads|MaxSpareThreads)\b.*\n//mg;
+    my $pid = start_httpd($v->{name}, $dir, $hit_port, $conf);
     my $auths = join ',', map { (split ' ', basic($_))[1] } @USERS[0 .. $opt{hot_users} - 1];
     my $send = sub {
         my ($n, $threads) = @_;
