@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # Benchmark of mod_proxyauth_ldap against httpd's own LDAP stack and Squid.
 #
-#   make bench                 3 runs of 8 s per variant and scenario (~15 min)
+#   make bench                 5 runs of 8 s per variant and scenario (~25 min)
 #   make bench QUICK=1         1 run of 2 s (under a minute)
 #   perl bench/run.pl --help   every option
 #
@@ -24,10 +24,17 @@
 #   407       no Proxy-Authorization                     407/s, ratio to (b)
 #   cold      LDAP operations per first authentication (cn=Monitor)
 #   stampede  50 simultaneous first requests for one user: LDAP binds
-# Throughput variants are interleaved within each run (the starting variant
-# rotates from run to run); a cell is the median over the runs and the ratio is
-# the median of the per-run ratios. A run that got a non-2xx answer where 2xx
-# was expected (or a 2xx where 407 was expected) is flagged and left out.
+#   hitpath   the module's hit path alone, no network (bench/hitbench/):
+#             ns per cached request, 1 thread and 2 processes x 32 threads
+# Every run (repetition) measures each throughput variant once, competitors
+# back to back: (a) (e) (b), then (a2) (e2) (d), then (c); the order of the
+# groups and within them alternates from run to run. A ratio is paired: the
+# two variants of the same run. A cell is the median over the runs, its ratio
+# the median of the paired ratios, printed with their spread (min-max). A
+# target is "met" when every paired ratio meets it, "MISSED" when none does,
+# and "within noise" when the spread straddles the threshold. A run that got
+# a non-2xx answer where 2xx was expected (or a 2xx where 407 was expected)
+# is flagged and left out.
 #
 # Output: a markdown table on stdout and in bench/out/results.md, the chart
 # bench/out/bench.svg (gnuplot), the raw numbers in bench/out/raw.tsv. The
@@ -57,7 +64,7 @@ my $BENCH = abs_path($FindBin::Bin);
 my $TOP   = abs_path("$BENCH/..");
 
 my %opt = (
-    runs      => 3,
+    runs      => 5,
     duration  => 8,
     threads   => 2,
     conns     => 32,
@@ -75,13 +82,13 @@ if ($opt{help}) {
     print <<'EOT';
 usage: perl bench/run.pl [options]
   --quick           1 run of 2 s per variant and scenario, 20 cold logins
-  --runs N          runs per variant and scenario (default 3)
+  --runs N          runs per variant and scenario (default 5)
   --duration S      seconds per wrk run (default 8)
   --threads N, --conns N   wrk -t / -c (default 2 / 32)
   --cold N          first authentications counted for "cold" (default 100)
   --stampede N      simultaneous first requests for one user (default 50)
   --variants LIST   e.g. a,a2,b,c,d,e,e2 (default: all)
-  --scenarios LIST  hot,wide,407,cold,stampede (default: all)
+  --scenarios LIST  hot,wide,407,cold,stampede,hitpath (default: all)
   --no-memory       skip the shared-memory measurement of (e)
   --hold S          after setup, keep everything running S seconds (profiling)
   --keep            keep the temp folder (configs, logs)
@@ -117,7 +124,7 @@ if ($opt{variants}) {
     for (keys %want) { die "bench: unknown variant '$_'\n" unless $VAR{$_} }
     @VARIANTS = grep { $want{$_->{id}} } @VARIANTS;
 }
-my @SCENARIOS = qw(hot wide 407 cold stampede);
+my @SCENARIOS = qw(hot wide 407 cold stampede hitpath);
 if ($opt{scenarios}) {
     my %want = map { $_ => 1 } split /,/, $opt{scenarios};
     for (keys %want) { my $s = $_; die "bench: unknown scenario '$s'\n" unless grep { $_ eq $s } @SCENARIOS }
@@ -271,9 +278,10 @@ note("slapd on $ldap_port with " . scalar(@USERS) . " users");
 my $bindpw_plain = 'svc-secret';
 
 # --- ports ---------------------------------------------------------------------
-my @ports = free_ports(2 + @VARIANTS);
+my @ports = free_ports(3 + @VARIANTS);
 my $origin_port = shift @ports;
 my $mem_port    = shift @ports;
+my $hit_port    = shift @ports;
 $_->{port} = shift @ports for @VARIANTS;
 my $TARGET = "http://127.0.0.1:$origin_port/obj.txt";
 
@@ -613,6 +621,102 @@ if ($SCEN{cold} || $SCEN{stampede}) {
 }
 
 # ---------------------------------------------------------------------------
+# The hit path alone: bench/hitbench/mod_pal_hitbench.c runs httpd's
+# check_user_id hook (the module's Basic parse, keyed hashes, shmcb lookup,
+# window checks, notes) in a loop inside one httpd, on the hot users' cached
+# pairs: no network, no wrk, no proxying. Each repetition runs 1 thread,
+# then two prefork children with 32 threads each at once (64 threads on the
+# shmcb's mutex and the process's own locks). A contended figure is per hit and
+# core: the longer child's wall time x min(64, cores) / all hits, which
+# equals the 1-thread figure when nothing waits for anything.
+
+my %hit;
+my $hit_so = "$TOP/bench/hitbench/.libs/mod_pal_hitbench.so";
+chomp(my $ncpu = `nproc 2>/dev/null` || 1);
+sub fmt_ns {
+    my ($s) = @_;
+    return '?' unless $s;
+    return sprintf('%.0f', $s->{median}) if $s->{n} == 1;
+    return sprintf '%.0f (%.0f-%.0f)', @$s{qw(median min max)};
+}
+if ($SCEN{hitpath}) {
+    -e $hit_so or die "bench: $hit_so not built (make bench builds it)\n";
+    my $load0 = loadavg();
+    my $dir = "$tmp/hitpath";
+    make_path($dir);
+    chmod 0755, $dir;
+    spew("$dir/bindpw", "$bindpw_plain\n", 0600);
+    my $v = { %{ $VAR{e} }, id => 'hitpath', name => '(e) hit path', port => $hit_port, files => [] };
+    my $body = <<"EOC";
+LoadModule pal_hitbench_module $hit_so
+# prefork, two children: each serves one connection at a time, so the two
+# runs of the contended case are served by different processes (their
+# threads are the handler's own).
+StartServers 2
+MinSpareServers 2
+MaxSpareServers 2
+MaxRequestWorkers 2
+# The scope of the handler's own request, which it copies into proxy
+# requests (the module leaves the handler's request itself alone).
+ProxyAuthLDAP On
+ProxyAuthLDAPURL "ldap://127.0.0.1:$ldap_port/ou=people,dc=example,dc=test?uid?sub?(objectClass=inetOrgPerson)"
+ProxyAuthLDAPBindDN "cn=proxy-svc,dc=example,dc=test"
+ProxyAuthLDAPBindPassword "file:$dir/bindpw"
+<Location "/hitbench">
+    SetHandler pal-hitbench
+    Require all granted
+</Location>
+EOC
+    my $conf = variant_conf($v, $dir, body => $body);
+    $conf =~ s/mpm_event/mpm_prefork/g;
+    $conf =~ s/^(?:ThreadLimit|ThreadsPerChild|MinSpareThreads|MaxSpareThreads)\b.*\n//mg;
+    my $pid = start_httpd($v->{name}, $dir, $hit_port, $conf);
+    my $auths = join ',', map { (split ' ', basic($_))[1] } @USERS[0 .. $opt{hot_users} - 1];
+    my $send = sub {
+        my ($n, $threads) = @_;
+        my $s = connect_to($hit_port) or die "bench: connect to the hit-path httpd: $!\n";
+        syswrite $s, "GET /hitbench?n=$n&threads=$threads&auth=$auths HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+        return $s;
+    };
+    my $answer = sub {
+        my ($s) = @_;
+        local $/;
+        my $out = <$s> // '';
+        close $s;
+        my ($head, $text) = split /\r\n\r\n/, $out, 2;
+        die "bench: /hitbench answered: $out\n" . tail_of("$dir/error_log", 10)
+            unless $head =~ m{^HTTP/1\.\d 200} && ($text // '') =~ /hits=/;
+        my %r = $text =~ /(\w+)=([\d.]+)/g;
+        die "bench: /hitbench: $r{errors} iterations not OK\n" . tail_of("$dir/error_log", 10) if $r{errors};
+        return \%r;
+    };
+    my $n = $opt{quick} ? 20000 : 200000;
+    my $per_thread = int($n / 16);
+    my $reps = $opt{quick} ? 1 : max(5, $opt{runs});
+    my (@one, @one_module, @one_harness, @many, @many_cpu);
+    for my $rep (1 .. $reps) {
+        my $r = $answer->($send->($n, 1));
+        push @one, $r->{ns_per_hit};
+        push @one_module, $r->{module_ns};
+        push @one_harness, $r->{harness_ns};
+        my @s = ($send->($per_thread, 32), $send->($per_thread, 32));
+        my @r = map { $answer->($_) } @s;
+        my $hits = sum(map { $_->{hits} } @r);
+        die "bench: both contended runs were served by one child ($r[0]{pid})\n" if $r[0]{pid} == $r[1]{pid};
+        push @many, max(map { $_->{wall_ns} } @r) * min(64, $ncpu) / $hits;
+        push @many_cpu, sum(map { $_->{cpu_ns_per_hit} * $_->{hits} } @r) / $hits;
+        note(sprintf 'hit path %d/%d: 1 thread %.0f ns per hit (module %.0f, harness %.0f); '
+             . '2 x 32 threads %.0f ns per hit and core (CPU %.0f ns per hit)', $rep, $reps,
+             $one[-1], $one_module[-1], $one_harness[-1], $many[-1], $many_cpu[-1]);
+    }
+    stop_pid($pid, 15);
+    %hit = (single => summary(@one), module => summary(@one_module), harness => summary(@one_harness),
+            contended => summary(@many), contended_cpu => summary(@many_cpu), reps => $reps, n => $n,
+            per_thread => $per_thread);
+    push @load_steps, ['hit path', $load0, loadavg()];
+}
+
+# ---------------------------------------------------------------------------
 # Throughput scenarios, interleaved.
 
 my %tp;    # scenario => variant => [ {rate, status, sockerr, requests, flag} per run ]
@@ -659,14 +763,26 @@ if ($opt{hold}) {
     sleep $opt{hold};
 }
 
+# Competitors back to back: the two variants of every target run next to
+# each other in each run, so that a paired ratio compares the same stretch
+# of a shared machine's time. The groups rotate and their order flips from
+# run to run, so that neither side of a pair always goes first.
+my @GROUPS = ([qw(a e b)], [qw(a2 e2 d)], [qw(c)]);
+sub run_order {
+    my ($run, @vs) = @_;
+    my %have = map { $_->{id} => $_ } @vs;
+    my @groups = grep { @$_ } map { [ grep { $have{$_} } @$_ ] } @GROUPS;
+    my $k = ($run - 1) % @groups;
+    @groups = (@groups[$k .. $#groups], @groups[0 .. $k - 1]) if $k;
+    @groups = map { [ reverse @$_ ] } @groups if $run % 2 == 0;
+    return map { $have{$_} } map { @$_ } @groups;
+}
+
 my %warmed;
 for my $run (1 .. $opt{runs}) {
     for my $scen (@tp_scen) {
         my $load0 = loadavg();
-        my @vs = grep { $scen ne '407' || $_->{auth} } @VARIANTS;
-        # rotate the order from run to run
-        my $k = ($run - 1) % @vs;
-        @vs = (@vs[$k .. $#vs], @vs[0 .. $k - 1]) if $k;
+        my @vs = run_order($run, grep { $scen ne '407' || $_->{auth} } @VARIANTS);
         for my $v (@vs) {
             my $nusers = $scen eq 'hot' ? $opt{hot_users} : $scen eq 'wide' ? scalar @USERS : 0;
             my $flag = '';
@@ -759,27 +875,42 @@ sub median {
     return @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
 }
 
+# The ratios of x to y in the runs where both were measured unflagged.
+sub paired {
+    my ($scen, $x, $y) = @_;
+    my ($rx, $ry) = map { $tp{$scen}{$_} || [] } $x, $y;
+    my @r;
+    for my $i (0 .. $#$rx) {
+        my ($p, $q) = ($rx->[$i], $ry->[$i]);
+        push @r, $p->{rate} / $q->{rate} if $p && $q && !$p->{flag} && !$q->{flag} && $q->{rate};
+    }
+    return @r;
+}
+
+# median and spread of a list of paired ratios
+sub summary {
+    my @r = @_;
+    return undef unless @r;
+    return { median => median(@r), min => min(@r), max => max(@r), n => scalar @r };
+}
+sub fmt_summary {
+    my ($s) = @_;
+    return '?' unless $s;
+    return sprintf('%.2f', $s->{median}) if $s->{n} == 1;
+    return sprintf '%.2f (%.2f-%.2f)', @$s{qw(median min max)};
+}
+
 my %cell;    # scenario => variant => { rate, ratio, ratio2, flags }
 for my $scen (@tp_scen) {
     my $ref = $scen eq '407' ? 'b' : 'a';
     for my $v (@VARIANTS) {
         my $runs = $tp{$scen}{ $v->{id} } or next;
-        my (@rates, @ratios, @ratios2, @flags);
-        for my $i (0 .. $#$runs) {
-            my $r = $runs->[$i] or next;
-            if ($r->{flag}) { push @flags, $r->{flag}; next }
-            push @rates, $r->{rate};
-            my $base = $tp{$scen}{$ref} && $tp{$scen}{$ref}[$i];
-            push @ratios, $r->{rate} / $base->{rate} if $base && !$base->{flag} && $base->{rate};
-            if ($v->{id} =~ /2$/) {    # tuned variants: also against the tuned ceiling
-                my $b2 = $tp{$scen}{a2} && $tp{$scen}{a2}[$i];
-                push @ratios2, $r->{rate} / $b2->{rate} if $b2 && !$b2->{flag} && $b2->{rate};
-            }
-        }
+        my @flags = map { $_->{flag} } grep { $_ && $_->{flag} } @$runs;
         $cell{$scen}{ $v->{id} } = {
-            rate   => median(@rates),
-            ratio  => median(@ratios),
-            ratio2 => median(@ratios2),
+            rate   => median(map { $_->{rate} } grep { $_ && !$_->{flag} } @$runs),
+            ratio  => summary(paired($scen, $v->{id}, $ref)),
+            # tuned variants: also against the tuned ceiling
+            ratio2 => $v->{id} =~ /2$/ ? summary(paired($scen, $v->{id}, 'a2')) : undef,
             nflag  => scalar @flags,
             flags  => join('; ', @flags),
             n      => scalar @$runs,
@@ -791,8 +922,8 @@ sub fmt_rate {
     my ($c, $scen) = @_;
     return '–' unless $c;
     my $s = defined $c->{rate} ? sprintf('%.0f', $c->{rate}) : 'flagged';
-    $s .= sprintf ' (%.2f)', $c->{ratio} if defined $c->{rate} && defined $c->{ratio};
-    $s .= sprintf ' [%.2f of a2]', $c->{ratio2} if defined $c->{rate} && defined $c->{ratio2} && $scen ne '407';
+    $s .= ' (' . fmt_summary($c->{ratio}) . ')' if defined $c->{rate} && $c->{ratio};
+    $s .= ' [' . fmt_summary($c->{ratio2}) . ' of a2]' if defined $c->{rate} && $c->{ratio2} && $scen ne '407';
     $s .= " ⚠ $c->{nflag}/$c->{n} runs flagged" if $c->{nflag};
     return $s;
 }
@@ -835,8 +966,9 @@ my $machine = sprintf 'Machine: %s cores, %s; httpd %s (mpm_event, 2 x 64 thread
 
 my $md = "## Benchmark: mod_proxyauth_ldap against httpd's LDAP stack and Squid\n\n";
 $md .= sprintf "%s run%s of %d s per variant and scenario (wrk -t%d -c%d, %d-byte origin object, slapd with %d users), "
-    . "variants interleaved; each cell is the median over the runs, the ratio the median of the per-run ratios "
-    . "to (a) (407 path: to (b)) measured in the same run. Tuned variants also show [ratio to (a2)].\n\n",
+    . "competitors back to back in each run; each cell is the median over the runs, then the median of the paired "
+    . "ratios (each run's own pair) to (a) (407 path: to (b)) with their spread, min-max. Tuned variants also show "
+    . "[ratio to (a2)].\n\n",
     $opt{runs}, $opt{runs} == 1 ? '' : 's', $opt{duration}, $opt{threads}, $opt{conns}, -s "$tmp/origin/htdocs/obj.txt",
     scalar @USERS;
 $md .= '| scenario | ' . join(' | ', map { $_->{name} } @VARIANTS) . " |\n";
@@ -845,6 +977,16 @@ $md .= '| ' . join(' | ', @$_) . " |\n" for @rows;
 $md .= "\n";
 my @flagged = map { my $s = $_; map { $cell{$s}{$_} && $cell{$s}{$_}{nflag} ? "$s/$_: $cell{$s}{$_}{flags}" : () } @ids } @tp_scen;
 $md .= "Flagged runs (left out of the medians): " . join('; ', @flagged) . "\n\n" if @flagged;
+if (%hit) {
+    $md .= sprintf "Hit path alone (bench/hitbench: httpd's check_user_id hook on a cached pair of the %d hot users, "
+        . "in a loop inside one httpd; %d repetition%s, median (min-max)): 1 thread, %d hits: %s ns per hit, "
+        . "of which %s ns are the harness's own pool and request copy, so %s ns are the module's. "
+        . "2 processes x 32 threads at once, %d hits in all: %s ns per hit and core (wall time x %d cores / hits), "
+        . "%s ns of CPU time per hit.\n\n",
+        $opt{hot_users}, $hit{reps}, $hit{reps} == 1 ? '' : 's', $hit{n}, fmt_ns($hit{single}),
+        fmt_ns($hit{harness}), fmt_ns($hit{module}), $hit{per_thread} * 64, fmt_ns($hit{contended}),
+        min(64, $ncpu), fmt_ns($hit{contended_cpu});
+}
 
 # Memory
 if (%mem) {
@@ -889,29 +1031,35 @@ if (%mem) {
         defined $capacity ? ($capacity >= 100000 ? ', so 100,000 fit' : ', so 100,000 do NOT fit') : '';
 }
 
-# Targets
+# Targets: judged on paired ratios. "met" when every run's ratio meets the
+# threshold, "MISSED" when none does, "within noise" when the spread
+# straddles it: the machine's noise is then as large as the gap.
 my @targets;
 sub cellv { my ($s, $v, $k) = @_; return $cell{$s} && $cell{$s}{$v} ? $cell{$s}{$v}{$k // 'rate'} : undef }
 sub verdict { my ($ok) = @_; return !defined $ok ? 'n/a' : $ok ? 'met' : 'MISSED' }
+sub judge {
+    my ($s, $thr) = @_;
+    return 'n/a' unless $s;
+    return 'met' if $s->{min} >= $thr;
+    return 'MISSED' if $s->{max} < $thr;
+    return 'within noise';
+}
+sub ratio_target {
+    my ($what, $s, $thr) = @_;
+    push @targets, sprintf '%s: %s (target >= %.2f): %s', $what, fmt_summary($s), $thr, judge($s, $thr) if $s;
+}
 if ($cell{hot}) {
-    my ($r, $b, $c, $e) = (cellv('hot', 'e', 'ratio'), cellv('hot', 'b'), cellv('hot', 'c'), cellv('hot', 'e'));
-    push @targets, sprintf('hot: (e) at %s of the ceiling (target >= 0.95): %s', defined $r ? sprintf('%.2f', $r) : '?',
-                           verdict(defined $r ? $r >= 0.95 : undef));
-    my $r2 = cellv('hot', 'e2', 'ratio2');
-    push @targets, sprintf('hot, tuned: (e2) at %.2f of (a2) (target >= 0.95): %s', $r2, verdict($r2 >= 0.95)) if defined $r2;
-    push @targets, sprintf('hot: (e) %.0f req/s ahead of (b) %.0f and (c) %.0f: %s', $e, $b, $c,
-                           verdict($e > $b && $e > $c)) if defined $e && defined $b && defined $c;
+    ratio_target('hot: (e) / ceiling (a)', summary(paired('hot', 'e', 'a')), 0.97);
+    ratio_target("hot: (e) / httpd's own LDAP stack (b)", summary(paired('hot', 'e', 'b')), 1.00);
+    ratio_target('hot: (e) / (b) + authn_socache (c)', summary(paired('hot', 'e', 'c')), 1.00);
+    ratio_target('hot, tuned: (e2) / tuned ceiling (a2)', summary(paired('hot', 'e2', 'a2')), 0.97);
 }
 for my $scen (grep { $cell{$_} } qw(hot wide)) {
-    my ($e2, $d) = (cellv($scen, 'e2'), cellv($scen, 'd'));
-    push @targets, sprintf('%s, tuned: (e2) %.0f req/s ahead of Squid (d) %.0f: %s', $scen, $e2, $d, verdict($e2 > $d))
-        if defined $e2 && defined $d;
+    ratio_target("$scen, tuned: (e2) / Squid (d)", summary(paired($scen, 'e2', 'd')), 1.00);
 }
 if ($cell{wide}) {
-    my $r = cellv('wide', 'e', 'ratio');
-    push @targets, sprintf('wide: (e) at %.2f of the ceiling (target >= 0.90): %s', $r, verdict($r >= 0.90)) if defined $r;
-    my $r2 = cellv('wide', 'e2', 'ratio2');
-    push @targets, sprintf('wide, tuned: (e2) at %.2f of (a2) (target >= 0.90): %s', $r2, verdict($r2 >= 0.90)) if defined $r2;
+    ratio_target('wide: (e) / ceiling (a)', summary(paired('wide', 'e', 'a')), 0.90);
+    ratio_target('wide, tuned: (e2) / tuned ceiling (a2)', summary(paired('wide', 'e2', 'a2')), 0.90);
 }
 if ($cold{e}) {
     push @targets, sprintf('cold: (e) %.2f LDAP operations per first authentication (target <= 2): %s',
@@ -923,9 +1071,18 @@ if ($stamp{e}) {
                            verdict($stamp{e}{user_binds} <= $stamp{e}{children} && $stamp{e}{ok}));
 }
 if ($cell{407}) {
-    my ($e, $b) = (cellv('407', 'e'), cellv('407', 'b'));
-    push @targets, sprintf('407 path: (e) %.0f/s against (b) %.0f/s (target >= b): %s', $e, $b, verdict($e >= $b))
-        if defined $e && defined $b;
+    ratio_target('407 path: (e) / (b)', summary(paired('407', 'e', 'b')), 1.00);
+}
+if (%hit) {
+    my ($one, $many) = @hit{qw(single contended)};
+    push @targets, sprintf('hit path, 1 thread: %s ns per hit (target <= 5000): %s', fmt_ns($one),
+                           $one->{max} <= 5000 ? 'met' : $one->{min} > 5000 ? 'MISSED' : 'within noise')
+        if $one;
+    push @targets, sprintf('hit path, 2 processes x 32 threads: %s ns per hit and core (target <= 2 x 1 thread, %.0f): %s',
+                           fmt_ns($many), 2 * $one->{median},
+                           $many->{max} <= 2 * $one->{median} ? 'met'
+                           : $many->{min} > 2 * $one->{median} ? 'MISSED' : 'within noise')
+        if $one && $many;
 }
 if (defined $mem{per_session}) {
     push @targets, sprintf('memory: about %.0f bytes of shared memory per cached session; the default holds about %s sessions (target: 100,000 fit): %s',

@@ -37,16 +37,15 @@ typedef enum {
 
 typedef struct {
     unsigned char bytes[PAL_SECRET_LEN];
-    void *keyed;   /**< HMAC context keyed with bytes, or NULL */
+    void *keyed;   /**< HMAC states keyed with bytes (entry.c), or NULL */
 } pal_secret;
 
 /** Make a random secret (apr_generate_random_bytes). */
 int pal_secret_random(pal_secret *s);
 /**
- * Key an HMAC context with the secret once, so that every later hash only
- * copies it (no algorithm fetch, no key schedule per call). Call it after
- * the bytes are final and before threads start; the context is read-only
- * afterwards. Returns 1 on success; on failure hashing falls back to the
+ * Hash the secret's padded blocks once (HMAC's inner and outer states), so
+ * that every later MAC only copies them. Call it after the bytes are final
+ * and before threads start; the states are read-only afterwards. Returns 1 on success; on failure hashing falls back to the
  * slow path. pal_secret_release() frees it.
  */
 int pal_secret_prepare(pal_secret *s);

@@ -376,6 +376,34 @@ static void test_context(void)
     ok(ctx_differ(NULL, 0, empty1, 1), "context: [] != [\"\"]");
     ok(ctx_differ(ab, 2, ba, 2), "context: field order matters");
     ok(ctx_differ(f, 8, f, 7), "context: a dropped field differs");
+
+    /* The second call is answered from the thread's memo of the last
+     * context: still the same HMAC, and never one of another secret. */
+    ctx_of(&secret, a_bc, 2, x);
+    ok(memcmp(x, want, PAL_HASH_LEN) == 0, "context: again (memo): same HMAC");
+    ctx_of(&secret2, a_bc, 2, y);
+    ok(memcmp(y, want, PAL_HASH_LEN) != 0,
+       "context: same fields, another secret, after the memo: differs");
+    ctx_of(&secret, a_bc, 2, x);
+    ok(memcmp(x, want, PAL_HASH_LEN) == 0,
+       "context: back to the first secret: its own HMAC");
+    {
+        /* longer than the memo's buffer: streamed, same construction */
+        static char big[1500];
+        const char *const longf[] = {"a", big};
+        buf in2 = {0};
+
+        memset(big, 'q', sizeof(big) - 1);
+        buf_u8(&in2, 'C');
+        buf_u64(&in2, 1);
+        buf_add(&in2, "a", 1);
+        buf_u64(&in2, sizeof(big) - 1);
+        buf_add(&in2, big, sizeof(big) - 1);
+        hmac(&secret, &in2, want);
+        ctx_of(&secret, longf, 2, x);
+        ok(memcmp(x, want, PAL_HASH_LEN) == 0,
+           "context: a 1.5 KB field (not memoised): HMAC over the same input");
+    }
 }
 
 static void test_keys(void)
