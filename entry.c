@@ -201,7 +201,8 @@ static int hmac_end(pal_hmac *h, unsigned char out[PAL_HASH_LEN])
                 && SHA256_Update(&h->outer, d, sizeof(d)) == 1
                 && SHA256_Final(out, &h->outer) == 1;
     OPENSSL_cleanse(d, sizeof(d));
-    OPENSSL_cleanse(h, sizeof(*h) - sizeof(h->ok));
+    OPENSSL_cleanse(&h->inner, sizeof(h->inner));
+    OPENSSL_cleanse(&h->outer, sizeof(h->outer));
     if (!h->ok)
         OPENSSL_cleanse(out, PAL_HASH_LEN);
     return h->ok;
