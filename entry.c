@@ -141,23 +141,25 @@ typedef struct {
     SHA256_CTX inner, outer;
 } pal_keyed;
 
-static int hmac_key_states(const unsigned char *key, SHA256_CTX *inner,
-                           SHA256_CTX *outer)
+/* The state after one padded key block (ipad 0x36, opad 0x5c). */
+static int keyed_block(SHA256_CTX *c, const unsigned char *key,
+                       unsigned char fill)
 {
     unsigned char pad[SHA256_CBLOCK];
     int i, ok;
 
-    memset(pad, 0x36, sizeof(pad));
+    memset(pad, fill, sizeof(pad));
     for (i = 0; i < PAL_SECRET_LEN; i++)
         pad[i] ^= key[i];
-    ok = SHA256_Init(inner) == 1 && SHA256_Update(inner, pad, sizeof(pad)) == 1;
-    memset(pad, 0x5c, sizeof(pad));
-    for (i = 0; i < PAL_SECRET_LEN; i++)
-        pad[i] ^= key[i];
-    ok = ok && SHA256_Init(outer) == 1
-         && SHA256_Update(outer, pad, sizeof(pad)) == 1;
+    ok = SHA256_Init(c) == 1 && SHA256_Update(c, pad, sizeof(pad)) == 1;
     OPENSSL_cleanse(pad, sizeof(pad));
     return ok;
+}
+
+static int hmac_key_states(const unsigned char *key, SHA256_CTX *inner,
+                           SHA256_CTX *outer)
+{
+    return keyed_block(inner, key, 0x36) && keyed_block(outer, key, 0x5c);
 }
 
 static void hmac_begin(pal_hmac *h, const pal_secret *sec)

@@ -45,8 +45,9 @@ int pal_secret_random(pal_secret *s);
 /**
  * Hash the secret's padded blocks once (HMAC's inner and outer states), so
  * that every later MAC only copies them. Call it after the bytes are final
- * and before threads start; the states are read-only afterwards. Returns 1 on success; on failure hashing falls back to the
- * slow path. pal_secret_release() frees it.
+ * and before threads start; the states are read-only afterwards. Returns 1
+ * on success; on failure hashing falls back to the slow path.
+ * pal_secret_release() frees it.
  */
 int pal_secret_prepare(pal_secret *s);
 void pal_secret_release(pal_secret *s);
