@@ -13,12 +13,12 @@ MODULE  := mod_proxyauth_ldap
 SRCS    := mod_proxyauth_ldap.c config.c basic.c ldap_strings.c ad_codes.c \
            entry.c cache.c bind_gate.c softlock.c flight.c conn_identity.c \
            status.c process.c ldap_client.c ldap_url.c ldap_servers.c \
-           conf_values.c
+           conf_values.c negotiate_token.c gss_acceptor.c
 HDRS    := $(wildcard include/*.h)
 WARN    := -Wc,-Wall -Wc,-Wextra -Wc,-Werror=implicit-function-declaration
 CFLAGS_EXTRA ?=
 LDFLAGS_EXTRA ?=
-LIBS    := -lldap -llber -lcrypto
+LIBS    := -lldap -llber -lcrypto -lgssapi_krb5 -lkrb5
 MPM     ?= event
 
 .PHONY: all install demo test unit deps clean
@@ -53,7 +53,7 @@ t/unit/unit_basic: $(TEXT_SRCS) t/unit/unit_basic.c $(TEXT_HDRS) t/unit/tap.h
 	cc $(UNIT_CFLAGS) -o $@ $(TEXT_SRCS) t/unit/unit_basic.c $(UNIT_LIBS)
 
 UNIT_BINS = t/unit/unit_basic t/unit/unit_cache t/unit/unit_softlock \
-            t/unit/unit_conf_values t/unit/unit_url
+            t/unit/unit_conf_values t/unit/unit_url t/unit/unit_negotiate
 
 unit: $(UNIT_BINS)
 	./t/unit/unit_basic
@@ -61,6 +61,7 @@ unit: $(UNIT_BINS)
 	./t/unit/unit_softlock
 	./t/unit/unit_conf_values
 	./t/unit/unit_url
+	./t/unit/unit_negotiate
 
 # The test suite: Apache::Test + a real slapd (see t/TEST.PL, t/lib/PALTest.pm).
 #   make test                      all of t/*.t under mpm_event
@@ -89,7 +90,7 @@ t/unit/unit_cache: entry.c t/unit/unit_cache.c include/pal_entry.h t/unit/tap.h
 clean: clean-cache
 clean-cache:
 	rm -f t/unit/unit_cache t/unit/unit_softlock t/unit/unit_conf_values \
-	    t/unit/unit_url
+	    t/unit/unit_url t/unit/unit_negotiate
 
 # Unit tests for softlock.c: APR only; forks processes and starts threads.
 t/unit/unit_softlock: softlock.c t/unit/unit_softlock.c include/pal_softlock.h \
@@ -100,6 +101,12 @@ t/unit/unit_softlock: softlock.c t/unit/unit_softlock.c include/pal_softlock.h \
 t/unit/unit_conf_values: conf_values.c t/unit/unit_conf_values.c t/unit/tap.h \
                          include/pal_conf_values.h
 	cc $(UNIT_CFLAGS) -o $@ conf_values.c t/unit/unit_conf_values.c \
+	    $(UNIT_LIBS)
+
+# Unit tests for negotiate_token.c (the Negotiate header and tokens): APR.
+t/unit/unit_negotiate: negotiate_token.c basic.c t/unit/unit_negotiate.c \
+    include/pal_negotiate.h include/pal_basic.h t/unit/tap.h
+	cc $(UNIT_CFLAGS) -o $@ negotiate_token.c basic.c t/unit/unit_negotiate.c \
 	    $(UNIT_LIBS)
 
 # Unit tests for ldap_url.c (ProxyAuthLDAPURL): APR and libldap.
@@ -118,7 +125,7 @@ t/unit/unit_url: ldap_url.c ldap_strings.c t/unit/unit_url.c include/pal_ldap.h 
 #   make fuzz FUZZERS="dn url"     some of them
 #   make fuzz-seeds                rewrite t/fuzz/corpus/cache/ from the encoders
 FUZZ_SECONDS ?= 60
-ALL_FUZZERS = basic filter dn log url conf cache
+ALL_FUZZERS = basic filter dn log url conf cache negotiate
 FUZZERS ?= $(ALL_FUZZERS)
 FUZZ_CC ?= clang
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -132,6 +139,7 @@ FUZZ_SRCS_url    = ldap_url.c ldap_strings.c
 FUZZ_LIBS_url    = -lldap -llber
 FUZZ_SRCS_conf   = conf_values.c
 FUZZ_SRCS_cache  = entry.c
+FUZZ_SRCS_negotiate = negotiate_token.c basic.c
 FUZZ_LIBS_cache  = -lcrypto
 
 .PHONY: fuzz fuzz-build fuzz-seeds clean-fuzz

@@ -38,7 +38,7 @@ static int b64_value(char c)
  * spelling of a given byte string is accepted, so two different headers can
  * never carry the same credentials.
  */
-static int b64_decode_strict(const char *in, apr_size_t len,
+int pal_b64_decode_strict(const char *in, apr_size_t len,
                              unsigned char *out, apr_size_t *out_len)
 {
     apr_size_t i, o = 0, pad = 0, data_end;
@@ -157,7 +157,7 @@ pal_cred_status pal_parse_basic(apr_pool_t *p, const char *value,
         return PAL_CRED_BAD_BASE64;
 
     buf = apr_palloc(p, token_len / 4 * 3 + 1);
-    if (!b64_decode_strict(token, token_len, buf, &n))
+    if (!pal_b64_decode_strict(token, token_len, buf, &n))
         return refuse(buf, token_len / 4 * 3, PAL_CRED_BAD_BASE64);
     buf[n] = '\0';
 

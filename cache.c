@@ -473,23 +473,45 @@ static void context_of(apr_pool_t *p, const pal_lookup *lk,
     pal_cache_context(secret, f, 9, ctx);
 }
 
-void pal_cache_prepare(request_rec *r, const pal_dir_conf *c,
-                       const char *user, const char *password,
-                       apr_size_t password_len, pal_lookup *lk)
+static int prepare(request_rec *r, const pal_dir_conf *c, const char *user,
+                   pal_lookup *lk)
 {
     memset(lk, 0, sizeof(*lk));
     lk->conf = c;
     lk->user = user;
-    lk->password = password;
-    lk->password_len = password_len;
     lk->looked = apr_time_now();
     pal_conf_ldap_settings(c, &lk->s);
     pal_conf_windows(c, &lk->w);
     if (!secret)
-        return;
+        return 0;
     context_of(r->pool, lk, lk->ctx);
-    lk->pkey = pal_cache_key(r->pool, secret, PAL_KEY_POSITIVE, lk->ctx,
-                             user, strlen(user), password, password_len);
+    return 1;
+}
+
+void pal_cache_prepare(request_rec *r, const pal_dir_conf *c,
+                       const char *user, const char *password,
+                       apr_size_t password_len, pal_lookup *lk)
+{
+    int keyed = prepare(r, c, user, lk);
+
+    lk->password = password;
+    lk->password_len = password_len;
+    if (keyed)
+        lk->pkey = pal_cache_key(r->pool, secret, PAL_KEY_POSITIVE, lk->ctx,
+                                 user, strlen(user), password, password_len);
+}
+
+/* The mapping has a key space of its own: no Basic pair can name it. */
+void pal_cache_prepare_principal(request_rec *r, const pal_dir_conf *c,
+                                 const char *principal, const char *name,
+                                 pal_lookup *lk)
+{
+    int keyed = prepare(r, c, name, lk);
+
+    lk->principal = principal;
+    if (keyed)
+        lk->pkey = pal_cache_key(r->pool, secret, PAL_KEY_PRINCIPAL, lk->ctx,
+                                 principal, strlen(principal), NULL, 0);
 }
 
 static const char *account_key(request_rec *r, const pal_lookup *lk,
@@ -654,6 +676,12 @@ static pal_cache_answer lookup(request_rec *r, pal_lookup *lk, int count)
             pal_stat_inc(PAL_STAT_HIT);
         return PAL_CACHE_HIT;
     }
+    if (lk->principal) {
+        /* A mapping has no password, so nothing negative to look up. */
+        if (count)
+            pal_stat_inc(PAL_STAT_MISS);
+        return PAL_CACHE_MISS;
+    }
     resolve_account(r, lk);
     if (lookup_negative(r, lk, lk->account)) {
         if (count)
@@ -677,7 +705,7 @@ pal_cache_answer pal_cache_recheck(request_rec *r, pal_lookup *lk)
 
 int pal_cache_known_bad(request_rec *r, pal_lookup *lk, const char *dn)
 {
-    if (!secret || !lk->pkey)
+    if (!secret || !lk->pkey || lk->principal)
         return 0;
     return lookup_negative(r, lk, dn);
 }
@@ -787,6 +815,11 @@ void pal_cache_store(request_rec *r, pal_lookup *lk,
         store_positive(r, lk, res, now);
         return;
     }
+    /* A principal without an entry costs a search each time, as an
+     * unknown user name does once its negative entry expires; nothing
+     * about a password was learnt. */
+    if (lk->principal)
+        return;
     if (res->dn && *res->dn) {
         lk->account = res->dn;
         lk->account_is_dn = 1;

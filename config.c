@@ -4,8 +4,11 @@
  * settings and how they merge, the directives, the main server's cache
  * directives, and the start-up checks.
  */
+#include <grp.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "httpd.h"
 #include "http_config.h"
@@ -25,8 +28,12 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "unixd.h"
+
+#include "pal_basic.h"
 #include "pal_config.h"
 #include "pal_conf_values.h"
+#include "pal_negotiate.h"
 #include "pal_ldap_strings.h"
 
 APLOG_USE_MODULE(proxyauth_ldap);
@@ -113,6 +120,8 @@ void *pal_conf_create_dir(apr_pool_t *p, char *dir)
     c->negative_ttl = PAL_UNSET;
     c->max_bad = PAL_UNSET;
     c->connection_auth = PAL_UNSET;
+    c->negotiate = PAL_UNSET;
+    c->basic = PAL_UNSET;
     return c;
 }
 
@@ -164,6 +173,10 @@ void *pal_conf_merge_dir(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(negative_ttl);
     MERGE_INT(max_bad);
     MERGE_INT(connection_auth);
+    MERGE_INT(negotiate);
+    MERGE_INT(basic);
+    MERGE_PTR(keytab);
+    MERGE_PTR(negotiate_principal);
     MERGE_PTR(on_where);
     n->groups = merge_groups(p, base->groups, add->groups);
     return n;
@@ -487,6 +500,39 @@ static const char *set_forward_user(cmd_parms *cmd, void *cfg,
     return NULL;
 }
 
+static const char *set_keytab(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    pal_dir_conf *c = cfg;
+    const char *err = check_scope(cmd);
+
+    if (err)
+        return err;
+    c->keytab = ap_server_root_relative(cmd->pool, arg);
+    if (!c->keytab)
+        return apr_psprintf(cmd->pool, "ProxyAuthKeytab: bad path \"%s\"",
+                            arg);
+    return NULL;
+}
+
+static const char *set_negotiate_principal(cmd_parms *cmd, void *cfg,
+                                           const char *arg)
+{
+    pal_dir_conf *c = cfg;
+    const char *err = check_scope(cmd);
+
+    if (err)
+        return err;
+    /* Without a realm, MIT would add the default realm of krb5.conf: a
+     * name that depends on a file the administrator did not mean. */
+    if (!strchr(arg, '@') || arg[strlen(arg) - 1] == '@' || *arg == '@'
+        || pal_has_control(arg))
+        return apr_psprintf(cmd->pool, "ProxyAuthNegotiatePrincipal: "
+                            "\"%s\" is not a principal with its realm "
+                            "(HTTP/proxy.example.com@EXAMPLE.COM)", arg);
+    c->negotiate_principal = arg;
+    return NULL;
+}
+
 /* ------------------------------------------------------------------ */
 /* Main-server cache directives                                         */
 /* ------------------------------------------------------------------ */
@@ -619,6 +665,13 @@ const command_rec pal_conf_cmds[] = {
                "distinct wrong passwords per account that reach LDAP"),
     DIR_FLAG("ProxyAuthConnectionAuth", connection_auth,
              "reuse a connection's identity for requests without credentials"),
+    DIR_FLAG("ProxyAuthNegotiate", negotiate,
+             "offer and accept Negotiate (Kerberos single sign-on)"),
+    DIR_FLAG("ProxyAuthBasic", basic, "offer and accept Basic"),
+    DIR_TAKE1("ProxyAuthKeytab", set_keytab,
+              "keytab with the proxy's HTTP/<fqdn> keys"),
+    DIR_TAKE1("ProxyAuthNegotiatePrincipal", set_negotiate_principal,
+              "the acceptor principal (default: any key of the keytab)"),
     AP_INIT_TAKE1("ProxyAuthCache", set_cache, NULL, RSRC_CONF,
                   "socache provider[:args] for the credential cache"),
     AP_INIT_TAKE1("ProxyAuthCacheSecret", set_secret, NULL,
@@ -659,6 +712,82 @@ static void warn_one(server_rec *s, const pal_dir_conf *c, const char *where,
                      "StartTLS)", c->url->text);
 }
 
+/* May the child processes' user (User, Group) do `want` (R_OK, X_OK)
+ * on path by its mode bits? The parent checks as root, where access()
+ * would always say yes. */
+static int allowed_for(const struct stat *st, uid_t uid, const gid_t *gids,
+                       int ngids, int want)
+{
+    mode_t u = want == R_OK ? S_IRUSR : S_IXUSR;
+    mode_t g = want == R_OK ? S_IRGRP : S_IXGRP;
+    mode_t o = want == R_OK ? S_IROTH : S_IXOTH;
+    int i;
+
+    if (uid == 0)
+        return 1;
+    if (st->st_uid == uid)
+        return (st->st_mode & u) != 0;
+    for (i = 0; i < ngids; i++)
+        if (st->st_gid == gids[i])
+            return (st->st_mode & g) != 0;
+    return (st->st_mode & o) != 0;
+}
+
+static const char *children_cannot_read(apr_pool_t *p, const char *path)
+{
+    gid_t gids[64];
+    int ngids = 64;
+    struct stat st;
+    char *dir = apr_pstrdup(p, path), *slash;
+
+    if (stat(path, &st) || !S_ISREG(st.st_mode))
+        return "is not a readable file";
+    if (geteuid() != 0)
+        return access(path, R_OK) ? "cannot be read" : NULL;
+    gids[0] = ap_unixd_config.group_id;
+    if (!ap_unixd_config.user_name
+        || getgrouplist(ap_unixd_config.user_name, ap_unixd_config.group_id,
+                        gids, &ngids) < 0)
+        ngids = 1;
+    if (!allowed_for(&st, ap_unixd_config.user_id, gids, ngids, R_OK))
+        return apr_psprintf(p, "cannot be read by the child processes' "
+                            "user %s", ap_unixd_config.user_name);
+    while ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+        *slash = '\0';
+        if (!stat(dir, &st) && !allowed_for(&st, ap_unixd_config.user_id,
+                                            gids, ngids, X_OK))
+            return apr_psprintf(p, "cannot be reached by the child "
+                                "processes' user %s (folder %s)",
+                                ap_unixd_config.user_name, dir);
+    }
+    return NULL;
+}
+
+static int check_negotiate(apr_pool_t *p, server_rec *s,
+                           const pal_dir_conf *c, const char *where)
+{
+    const char *err = NULL;
+
+    if (!pal_conf_negotiate(c)) {
+        if (pal_conf_basic(c))
+            return OK;
+        err = "ProxyAuthBasic Off without ProxyAuthNegotiate On leaves no "
+              "way to authenticate";
+    }
+    else if (!c->keytab)
+        err = "ProxyAuthNegotiate On needs ProxyAuthKeytab";
+    else if ((err = children_cannot_read(p, c->keytab)) != NULL)
+        err = apr_psprintf(p, "ProxyAuthKeytab %s %s", c->keytab, err);
+    else if ((err = pal_gss_check_keytab(p, c->keytab,
+                                         c->negotiate_principal)) != NULL)
+        err = apr_psprintf(p, "ProxyAuthKeytab %s: %s", c->keytab, err);
+    if (!err)
+        return OK;
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
+                 "PAL0020: %s in %s", err, where);
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
 static int check_one(apr_pool_t *p, server_rec *s, const pal_dir_conf *c,
                      const char *where, int startup)
 {
@@ -688,7 +817,7 @@ static int check_one(apr_pool_t *p, server_rec *s, const pal_dir_conf *c,
                      "%s: %s", where, err);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    return OK;
+    return check_negotiate(p, s, c, where);
 }
 
 static int check_server(apr_pool_t *p, server_rec *s, pal_dir_conf *base,

@@ -15,6 +15,8 @@
 
 typedef struct {
     int valid;
+    const char *principal;       /* Negotiate: the ticket's client */
+    apr_time_t ends;             /* Negotiate: the ticket's end time */
     unsigned char ctx[PAL_HASH_LEN];
     apr_time_t validated;
     const char *login;
@@ -32,12 +34,15 @@ static pal_conn_identity *identity_of(conn_rec *c)
     return id;
 }
 
-int pal_conn_identity_get(request_rec *r, pal_lookup *lk)
+int pal_conn_identity_get(request_rec *r, pal_lookup *lk, int negotiate,
+                          int basic)
 {
     pal_conn_identity *id = identity_of(r->connection);
     apr_time_t now = apr_time_now();
 
-    if (!id || !id->valid || !pal_memeq(id->ctx, lk->ctx, PAL_HASH_LEN)
+    if (!id || !id->valid || !(id->principal ? negotiate : basic)
+        || (id->ends && now >= id->ends)
+        || !pal_memeq(id->ctx, lk->ctx, PAL_HASH_LEN)
         || id->validated > now
         || now - id->validated >= apr_time_from_sec(lk->w.max)
         || !pal_cache_pick_groups(r, lk, id->ngroups, id->groups))
@@ -49,6 +54,8 @@ int pal_conn_identity_get(request_rec *r, pal_lookup *lk)
     lk->login = id->login;
     lk->dn = id->dn;
     lk->validated = id->validated;
+    lk->principal = id->principal;
+    lk->ticket_end = id->ends;
     return 1;
 }
 
@@ -64,10 +71,15 @@ void pal_conn_identity_set(request_rec *r, const pal_lookup *lk)
     }
     validated = lk->validated ? lk->validated : apr_time_now();
     if (id->valid && pal_memeq(id->ctx, lk->ctx, PAL_HASH_LEN) && id->login
-        && !strcmp(id->login, lk->login)) {
-        /* Same identity: no new copies, only a later validation counts. */
+        && !strcmp(id->login, lk->login)
+        && !id->principal == !lk->principal
+        && (!id->principal || !strcmp(id->principal, lk->principal))) {
+        /* Same identity: no new copies, only a later validation (and a
+         * later ticket) counts. */
         if (validated > id->validated)
             id->validated = validated;
+        if (lk->principal)
+            id->ends = lk->ticket_end;
         return;
     }
     memcpy(id->ctx, lk->ctx, PAL_HASH_LEN);
@@ -75,6 +87,8 @@ void pal_conn_identity_set(request_rec *r, const pal_lookup *lk)
     id->validated = validated;
     /* Connection-lifetime copies; one set per identity change. */
     id->login = apr_pstrdup(cp, lk->login);
+    id->principal = lk->principal ? apr_pstrdup(cp, lk->principal) : NULL;
+    id->ends = lk->principal ? lk->ticket_end : 0;
     id->dn = apr_pstrdup(cp, lk->dn ? lk->dn : "");
     id->groups = pal_cache_group_results(cp, lk->conf->groups, lk->member,
                                          &id->ngroups);

@@ -394,7 +394,8 @@ static int known_kind(pal_key_kind kind)
 {
     return kind == PAL_KEY_POSITIVE || kind == PAL_KEY_NAME
            || kind == PAL_KEY_NEGATIVE || kind == PAL_KEY_REVOKED
-           || kind == PAL_KEY_LOCK || kind == PAL_KEY_TRY;
+           || kind == PAL_KEY_LOCK || kind == PAL_KEY_TRY
+           || kind == PAL_KEY_PRINCIPAL;
 }
 
 int pal_cache_digest(const pal_secret *sec, pal_key_kind kind,

@@ -299,6 +299,7 @@ typedef struct {
     apr_pool_t *rp;
     apr_time_t deadline;
     apr_interval_time_t lost;  /* of this server's time, spent at the gate */
+    int map_only;              /* Negotiate: search and groups, no bind */
     pal_auth_result *res;
 } attempt_t;
 
@@ -784,7 +785,7 @@ static step_t try_server(attempt_t *a, pal_conn *c, const char *user,
         st = ensure_search_ld(a, c);
         if (st == STEP_OK)
             st = find_user(a, c, user, reused);
-        if (st == STEP_OK && a->res->status == PAL_AUTH_OK)
+        if (st == STEP_OK && a->res->status == PAL_AUTH_OK && !a->map_only)
             st = bind_user(a, c, password, pwlen, c->bind_ld != NULL);
         if (st == STEP_OK && a->res->status == PAL_AUTH_OK && groups
             && groups->nelts)
@@ -888,6 +889,36 @@ static void failover(attempt_t *a, pal_conn *c, const char *user,
     }
 }
 
+/* One authentication or mapping, with its deadline, on a pooled
+ * connection. */
+static apr_status_t run_attempt(attempt_t *a, const pal_ldap_settings *s,
+                                const char *user, const char *password,
+                                apr_size_t pwlen,
+                                const apr_array_header_t *groups)
+{
+    pal_conn *c;
+    apr_time_t deadline;
+
+    a->pp = pool_lookup(a->reg, a->rp, s);
+    if (!a->pp)
+        return fail_unavailable(a->res, a->rp, "cannot create LDAP pool");
+    deadline = apr_time_now() + s->timeout;
+    c = pool_acquire(a->pp, deadline);
+    if (!c)
+        return fail_unavailable(a->res, a->rp,
+                                "LDAP connection pool exhausted within the "
+                                "timeout (ProxyAuthLDAPPoolSize)");
+    if (conn_stale(c, apr_time_now()))
+        conn_close(c);
+    failover(a, c, user, password, pwlen, groups, s->group_attrs, s->nested,
+             deadline, s->timeout);
+    if (a->res->status != PAL_AUTH_UNAVAILABLE && a->srv
+        && pal_ldap_server_up(a->reg->down, a->srv->hostport))
+        logf_(a->reg, 5, "LDAP server %s is back in use", a->srv->hostport);
+    pool_release(a->pp, c);
+    return APR_SUCCESS;
+}
+
 apr_status_t pal_ldap_authenticate(pal_ldap_registry *reg,
                                    const pal_ldap_settings *settings,
                                    apr_pool_t *rp,
@@ -899,8 +930,6 @@ apr_status_t pal_ldap_authenticate(pal_ldap_registry *reg,
                                    pal_auth_result *res)
 {
     attempt_t a;
-    pal_conn *c;
-    apr_time_t deadline;
 
     memset(res, 0, sizeof(*res));
     if (!password || password_len == 0) {
@@ -914,25 +943,23 @@ apr_status_t pal_ldap_authenticate(pal_ldap_registry *reg,
     a.rp = rp;
     a.res = res;
     a.gate = gate && gate->before_bind && gate->after_bind ? gate : NULL;
-    a.pp = pool_lookup(reg, rp, settings);
-    if (!a.pp)
-        return fail_unavailable(res, rp, "cannot create LDAP pool");
-    deadline = apr_time_now() + settings->timeout;
-    c = pool_acquire(a.pp, deadline);
-    if (!c)
-        return fail_unavailable(res, rp,
-                                "LDAP connection pool exhausted within the "
-                                "timeout (ProxyAuthLDAPPoolSize)");
-    if (conn_stale(c, apr_time_now()))
-        conn_close(c);
-    failover(&a, c, user, password, password_len, groups,
-             settings->group_attrs, settings->nested, deadline,
-             settings->timeout);
-    if (res->status != PAL_AUTH_UNAVAILABLE && a.srv
-        && pal_ldap_server_up(reg->down, a.srv->hostport))
-        logf_(reg, 5, "LDAP server %s is back in use", a.srv->hostport);
-    pool_release(a.pp, c);
-    return APR_SUCCESS;
+    return run_attempt(&a, settings, user, password, password_len, groups);
+}
+
+apr_status_t pal_ldap_map(pal_ldap_registry *reg,
+                          const pal_ldap_settings *settings, apr_pool_t *rp,
+                          const char *user, const apr_array_header_t *groups,
+                          pal_auth_result *res)
+{
+    attempt_t a;
+
+    memset(res, 0, sizeof(*res));
+    memset(&a, 0, sizeof(a));
+    a.reg = reg;
+    a.rp = rp;
+    a.res = res;
+    a.map_only = 1;
+    return run_attempt(&a, settings, user, NULL, 0, groups);
 }
 
 const char *pal_ldap_check_tls(apr_pool_t *p, const pal_ldap_settings *s)

@@ -33,6 +33,7 @@
 #include "apr_strings.h"
 #include "apr_lib.h"
 #include "apr_optional.h"
+#include "apr_base64.h"
 
 #include <openssl/crypto.h>
 
@@ -44,12 +45,15 @@
 #include "pal_flight.h"
 #include "pal_ldap.h"
 #include "pal_ldap_strings.h"
+#include "pal_negotiate.h"
 #include "pal_process.h"
 #include "pal_status.h"
 
 #define RETRY_AFTER "5"
 #define NOTE_RESULT "proxyauth-result"
 #define NOTE_DN "proxyauth-dn"
+#define NOTE_SCHEME "proxyauth-scheme"
+#define CONN_GSS "proxyauth-ldap-gss"
 #define KEY_DOWNTABLE "mod_proxyauth_ldap.downtable"
 
 /* Set once in child_init, before any request thread runs. */
@@ -160,16 +164,50 @@ static int is_enabled_proxy_request(request_rec *r, pal_dir_conf **out)
 }
 
 /* Every 407 is a failed authentication: it also ends the connection's
- * identity (ProxyAuthConnectionAuth). */
+ * identity. Negotiate comes first (clients take the first scheme they
+ * can do), each scheme in a field of its own. */
 static int challenge(request_rec *r, const pal_dir_conf *c, const char *note)
 {
-    apr_table_setn(r->err_headers_out, "Proxy-Authenticate",
-                   apr_pstrcat(r->pool, "Basic realm=",
-                               pal_quote_string(r->pool, pal_conf_realm(c)),
-                               ", charset=\"UTF-8\"", NULL));
+    apr_table_unset(r->err_headers_out, "Proxy-Authenticate");
+    if (pal_conf_negotiate(c))
+        apr_table_addn(r->err_headers_out, "Proxy-Authenticate",
+                       "Negotiate");
+    if (pal_conf_basic(c))
+        apr_table_addn(r->err_headers_out, "Proxy-Authenticate",
+                       apr_pstrcat(r->pool, "Basic realm=",
+                                   pal_quote_string(r->pool,
+                                                    pal_conf_realm(c)),
+                                   ", charset=\"UTF-8\"", NULL));
     apr_table_setn(r->notes, NOTE_RESULT, note);
     pal_conn_identity_end(r);
     return HTTP_PROXY_AUTHENTICATION_REQUIRED;
+}
+
+static const char *base64_of(apr_pool_t *p, const unsigned char *d,
+                             apr_size_t n)
+{
+    char *out = apr_palloc(p, (apr_size_t)apr_base64_encode_len((int)n));
+    apr_base64_encode(out, (const char *)d, (int)n);
+    return out;
+}
+
+/* The next leg of a multi-leg exchange: only Negotiate, with its token. */
+static int challenge_continue(request_rec *r, const unsigned char *tok,
+                              apr_size_t len)
+{
+    apr_table_setn(r->err_headers_out, "Proxy-Authenticate",
+                   apr_pstrcat(r->pool, "Negotiate ",
+                               base64_of(r->pool, tok, len), NULL));
+    apr_table_setn(r->notes, NOTE_RESULT, "continue");
+    return HTTP_PROXY_AUTHENTICATION_REQUIRED;
+}
+
+/* Authenticated, but not someone this proxy knows: 403, as for a group. */
+static int forbidden(request_rec *r)
+{
+    apr_table_setn(r->notes, NOTE_RESULT, "denied");
+    pal_conn_identity_end(r);
+    return HTTP_FORBIDDEN;
 }
 
 static int unavailable(request_rec *r)
@@ -236,7 +274,7 @@ static void log_failure(request_rec *r, const char *user,
 }
 
 /* Sets r->user and what the group provider and fixups read. `how` is the
- * proxyauth-result note: ldap, cache or connection. */
+ * proxyauth-result note: ldap, cache, kerberos or connection. */
 static int accept_user(request_rec *r, const pal_dir_conf *c,
                        pal_lookup *lk, const char *how)
 {
@@ -251,11 +289,14 @@ static int accept_user(request_rec *r, const pal_dir_conf *c,
     rq->member = lk->member;
     ap_set_module_config(r->request_config, &proxyauth_ldap_module, rq);
     r->user = (char *)login;
-    r->ap_auth_type = "Basic";
+    r->ap_auth_type = lk->principal ? "Negotiate" : "Basic";
     apr_table_setn(r->notes, NOTE_RESULT, how);
+    apr_table_setn(r->notes, NOTE_SCHEME, r->ap_auth_type);
     if (lk->dn && *lk->dn)
         apr_table_setn(r->notes, NOTE_DN, lk->dn);
-    if (pal_conf_int(c->connection_auth, 0) && strcmp(how, "connection"))
+    /* A ticket binds the connection whatever ConnectionAuth says. */
+    if ((lk->principal || pal_conf_int(c->connection_auth, 0))
+        && strcmp(how, "connection"))
         pal_conn_identity_set(r, lk);
     return OK;
 }
@@ -313,10 +354,16 @@ static pal_cache_answer validate(request_rec *r, const pal_dir_conf *c,
         pal_flight_finish(f, res, ngroups);
         return a;
     }
-    pal_gate_init(&gate, r, lk);
-    pal_ldap_authenticate(pal_registry, &lk->s, r->pool, lk->user,
-                          lk->password, lk->password_len, group_dns(r->pool, c),
-                          &gate.gate, res);
+    if (lk->principal) {
+        pal_ldap_map(pal_registry, &lk->s, r->pool, lk->user,
+                     group_dns(r->pool, c), res);
+    }
+    else {
+        pal_gate_init(&gate, r, lk);
+        pal_ldap_authenticate(pal_registry, &lk->s, r->pool, lk->user,
+                              lk->password, lk->password_len,
+                              group_dns(r->pool, c), &gate.gate, res);
+    }
     pal_cache_store(r, lk, res);
     pal_flight_finish(f, res, ngroups);
     return PAL_CACHE_MISS;
@@ -357,14 +404,16 @@ static int from_cache(request_rec *r, const pal_dir_conf *c, pal_lookup *lk,
     return challenge(r, c, "negative");
 }
 
-/* ProxyAuthConnectionAuth: a request without Proxy-Authorization on a
- * connection that authenticated before, in the same directory context. */
+/* A request without Proxy-Authorization on a connection that
+ * authenticated before, in the same directory context: by a ticket, or
+ * by Basic with ProxyAuthConnectionAuth On. */
 static int from_connection(request_rec *r, const pal_dir_conf *c)
 {
     pal_lookup lk;
 
     pal_cache_prepare(r, c, "", "", 0, &lk);
-    if (!pal_conn_identity_get(r, &lk))
+    if (!pal_conn_identity_get(r, &lk, pal_conf_negotiate(c),
+                               pal_conf_int(c->connection_auth, 0)))
         return DECLINED;
     pal_stat_inc(PAL_STAT_CONNECTION);
     lk.user = lk.login;
@@ -380,26 +429,15 @@ static const char *looked_up_name(const pal_dir_conf *c,
                             !strcasecmp(c->url->attr, "userPrincipalName"));
 }
 
-static int check_authn(request_rec *r)
+static int check_basic(request_rec *r, const pal_dir_conf *c,
+                       const char *hdr, int several)
 {
-    pal_dir_conf *c;
     pal_credentials cred;
     pal_cred_status st;
     pal_auth_result res;
     pal_lookup lk;
     pal_cache_answer a;
-    const char *hdr;
-    int several;
 
-    if (!is_enabled_proxy_request(r, &c))
-        return DECLINED;
-    hdr = single_header(r, &several);
-    /* Only a request without the header at all may fall back to the
-     * connection's identity: any Proxy-Authorization, even empty, is
-     * validated on its own. */
-    if (!hdr && pal_conf_int(c->connection_auth, 0)
-        && from_connection(r, c) == OK)
-        return OK;
     st = several ? PAL_CRED_BAD_BASE64 : pal_parse_basic(r->pool, hdr, &cred);
     if (st != PAL_CRED_OK) {
         ap_log_rerror(APLOG_MARK, st == PAL_CRED_MISSING ? APLOG_DEBUG
@@ -412,6 +450,13 @@ static int check_authn(request_rec *r)
     apr_pool_cleanup_register(r->pool, apr_pmemdup(r->pool, &cred,
                                                    sizeof(cred)),
                               wipe_credentials, apr_pool_cleanup_null);
+    if (!pal_conf_basic(c)) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PAL0103: Basic "
+                      "credentials of user \"%s\" refused: ProxyAuthBasic "
+                      "Off (Kerberos only)",
+                      ap_escape_logitem(r->pool, cred.user));
+        return challenge(r, c, "denied");
+    }
     pal_cache_prepare(r, c, looked_up_name(c, r, cred.user), cred.password,
                       cred.password_len, &lk);
     a = pal_cache_lookup(r, &lk);
@@ -428,6 +473,151 @@ static int check_authn(request_rec *r)
     if (a != PAL_CACHE_MISS)
         return from_cache(r, c, &lk, a);
     return decide(r, c, &lk, &res);
+}
+
+/* ------------------------------------------------------------------ */
+/* Negotiate                                                            */
+/* ------------------------------------------------------------------ */
+
+static int negotiate_refused(request_rec *r, const pal_dir_conf *c,
+                             int level, const char *why)
+{
+    ap_log_rerror(APLOG_MARK, level, 0, r, "PAL0601: Negotiate refused: %s",
+                  why);
+    pal_stat_inc(PAL_STAT_NEGOTIATE_REFUSED);
+    return challenge(r, c, "denied");
+}
+
+/* The directory entry of an authenticated principal: the mapping from
+ * the cache, else one search (with the groups) under single flight. */
+static int map_principal(request_rec *r, const pal_dir_conf *c,
+                         const pal_gss_result *g)
+{
+    pal_auth_result res;
+    pal_lookup lk;
+    pal_cache_answer a;
+    const char *name = g->client_name;
+
+    if (!strcasecmp(c->url->attr, "userPrincipalName"))
+        name = g->client;
+    pal_cache_prepare_principal(r, c, g->client, name, &lk);
+    lk.ticket_end = g->ends;
+    a = pal_cache_lookup(r, &lk);
+    if (a == PAL_CACHE_HIT)
+        return accept_user(r, c, &lk, "kerberos");
+    if (!pal_registry) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PAL0102: LDAP client "
+                      "not initialised in this process");
+        return unavailable(r);
+    }
+    a = validate(r, c, &lk, &res);
+    if (a == PAL_CACHE_HIT)
+        return accept_user(r, c, &lk, "kerberos");
+    if (res.status == PAL_AUTH_OK) {
+        lk.login = res.login;
+        lk.dn = res.dn;
+        lk.member = res.group_member;
+        return accept_user(r, c, &lk, "kerberos");
+    }
+    log_failure(r, g->client, &res);
+    if (res.status == PAL_AUTH_UNAVAILABLE)
+        return unavailable(r);
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PAL0605: principal "
+                  "\"%s\" authenticated by Kerberos has no directory entry "
+                  "under %s", ap_escape_logitem(r->pool, g->client),
+                  c->url->text);
+    return forbidden(r);
+}
+
+/* A ticket from another realm (a trust), or a name the search cannot
+ * spell: authenticated, but not a user of this directory. */
+static int principal_usable(request_rec *r, const pal_gss_result *g)
+{
+    const char *why = NULL;
+
+    if (!g->acceptor_realm || !*g->acceptor_realm)
+        why = "the proxy's own realm is not known";
+    else if (strcmp(g->client_realm, g->acceptor_realm))
+        why = apr_psprintf(r->pool, "not of the proxy's realm %s",
+                           g->acceptor_realm);
+    else if (!*g->client_name || strchr(g->client_name, '\\')
+             || pal_has_control(g->client_name))
+        why = "a name this module does not look up";
+    if (!why)
+        return 1;
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PAL0604: principal "
+                  "\"%s\" refused: %s", ap_escape_logitem(r->pool, g->client),
+                  why);
+    return 0;
+}
+
+static pal_gss_pending **pending_of(conn_rec *conn)
+{
+    pal_gss_pending **pp = NULL;
+
+    apr_pool_userdata_get((void **)&pp, CONN_GSS, conn->pool);
+    if (!pp) {
+        pp = apr_pcalloc(conn->pool, sizeof(*pp));
+        apr_pool_userdata_setn(pp, CONN_GSS, apr_pool_cleanup_null,
+                               conn->pool);
+    }
+    return pp;
+}
+
+static int check_negotiate(request_rec *r, const pal_dir_conf *c,
+                           const char *hdr)
+{
+    const unsigned char *tok;
+    apr_size_t len;
+    pal_neg_status st = pal_parse_negotiate(r->pool, hdr, &tok, &len);
+    pal_token_kind kind;
+    pal_gss_result g;
+
+    if (st != PAL_NEG_OK)
+        return negotiate_refused(r, c, APLOG_WARNING, pal_neg_reason(st));
+    kind = pal_token_classify(tok, len);
+    if (kind == PAL_TOKEN_NTLM)
+        return negotiate_refused(r, c, APLOG_WARNING, "the client offered "
+                                 "NTLM, which is not supported (only "
+                                 "Kerberos is; a client outside the domain, "
+                                 "or one that reached the proxy by an "
+                                 "address or a name without an SPN, falls "
+                                 "back to NTLM)");
+    if (kind == PAL_TOKEN_UNKNOWN)
+        return negotiate_refused(r, c, APLOG_WARNING, "the token is "
+                                 "neither Kerberos 5 nor SPNEGO");
+    pal_gss_accept(r->pool, r->connection->pool, c->keytab,
+                   c->negotiate_principal, pending_of(r->connection), tok,
+                   len, &g);
+    if (g.status == PAL_GSS_CONTINUE)
+        return challenge_continue(r, g.out_token, g.out_len);
+    if (g.status != PAL_GSS_OK)
+        return negotiate_refused(r, c, g.server_side ? APLOG_ERR
+                                 : APLOG_WARNING, g.reason);
+    pal_stat_inc(PAL_STAT_NEGOTIATE_OK);
+    if (!principal_usable(r, &g))
+        return forbidden(r);
+    return map_principal(r, c, &g);
+}
+
+static int check_authn(request_rec *r)
+{
+    pal_dir_conf *c;
+    const char *hdr;
+    int several;
+
+    if (!is_enabled_proxy_request(r, &c))
+        return DECLINED;
+    hdr = single_header(r, &several);
+    /* Only a request without the header at all may fall back to the
+     * connection's identity: any Proxy-Authorization, even empty, is
+     * validated on its own. */
+    if (!hdr && from_connection(r, c) == OK)
+        return OK;
+    if (!several && pal_conf_negotiate(c)
+        && pal_scheme_of(hdr) == PAL_SCHEME_NEGOTIATE)
+        return check_negotiate(r, c, hdr);
+    return check_basic(r, c, hdr, several);
 }
 
 /* "ProxyAuthLDAP On" alone demands a user; with Require lines, httpd's own

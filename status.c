@@ -72,7 +72,8 @@ int pal_status_hook(request_rec *r, int flags, pal_ldap_downtable *down)
 {
     static const char *const names[PAL_STAT_COUNT] = {
         "CacheHits", "CacheMisses", "CacheNegativeHits", "SoftLocks",
-        "ConnectionReuses", "CacheStoreFailures"
+        "ConnectionReuses", "CacheStoreFailures", "NegotiateAccepted",
+        "NegotiateRefused"
     };
     status_ctx sc;
     pal_ldap_stats ls;

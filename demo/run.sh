@@ -6,8 +6,14 @@
 # - installs what is missing (sh t/deps.sh demo) and builds the module;
 # - starts a throwaway slapd on a free loopback port with the test users of
 #   t/fixtures/seed.ldif (alice/alice-secret, bob/bob-secret, ...);
+# - starts a throwaway MIT Kerberos KDC (realm DEMO.TEST) on a free loopback
+#   port with the same users and passwords, and a keytab for the proxy's
+#   service principal HTTP/localhost: Negotiate (single sign-on) works with
+#   curl --proxy-negotiate after kinit;
 # - runs httpd in the foreground: the proxy on 127.0.0.1:3128 and a small origin
-#   server on 127.0.0.1:8080. Ctrl-C stops everything and removes the temp folder.
+#   server on 127.0.0.1:8080, checks one Basic and one Negotiate login through it,
+#   and prints the commands to try. Ctrl-C stops everything and removes the temp
+#   folder.
 #
 # Ports: DEMO_PROXY_PORT (default 3128), DEMO_ORIGIN_PORT (default 8080).
 set -eu
@@ -62,9 +68,11 @@ module=$top/.libs/mod_proxyauth_ldap.so
 tmp=
 slapd_pid=
 httpd_pid=
+kdc_pid=
 cleanup() {
 	trap - EXIT INT TERM HUP
 	[ -n "$httpd_pid" ] && kill "$httpd_pid" 2>/dev/null && wait "$httpd_pid" 2>/dev/null
+	[ -n "$kdc_pid" ] && kill "$kdc_pid" 2>/dev/null && wait "$kdc_pid" 2>/dev/null
 	[ -n "$slapd_pid" ] && kill "$slapd_pid" 2>/dev/null && wait "$slapd_pid" 2>/dev/null
 	[ -n "$tmp" ] && rm -rf "$tmp"
 	echo "demo: stopped, temp folder removed."
@@ -121,6 +129,71 @@ if ! wait_port "$ldap_port" "$slapd_pid"; then
 	exit 1
 fi
 
+# --- Kerberos -----------------------------------------------------------------
+# A realm of its own (DEMO.TEST) with the directory's users and passwords, and
+# the proxy's service principal HTTP/localhost: clients reach the proxy as
+# http://localhost:PORT, and curl asks for a ticket for that name. Every file
+# of the realm (database, stash, logs) is in the temp folder.
+kdc_port=$(free_port)
+krb=$tmp/krb5
+mkdir -p "$krb"
+cat >"$krb/kdc.conf" <<EOF
+[kdcdefaults]
+	kdc_listen = 127.0.0.1:$kdc_port
+	kdc_tcp_listen = 127.0.0.1:$kdc_port
+[realms]
+	DEMO.TEST = {
+		database_name = $krb/principal
+		key_stash_file = $krb/stash
+		acl_file = $krb/kadm5.acl
+		supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal
+	}
+[logging]
+	kdc = FILE:$krb/kdc.log
+EOF
+cat >"$krb/krb5.conf" <<EOF
+[libdefaults]
+	default_realm = DEMO.TEST
+	dns_lookup_kdc = false
+	dns_lookup_realm = false
+	rdns = false
+	dns_canonicalize_hostname = false
+	default_ccache_name = FILE:$krb/ccache
+[realms]
+	DEMO.TEST = {
+		kdc = 127.0.0.1:$kdc_port
+	}
+EOF
+: >"$krb/kadm5.acl"
+KRB5_CONFIG="$krb/krb5.conf"
+KRB5_KDC_PROFILE="$krb/kdc.conf"
+export KRB5_CONFIG KRB5_KDC_PROFILE
+krb_setup() {
+	kdb5_util create -s -r DEMO.TEST -P "demo-master-$$" || return 1
+	for u in alice:alice-secret bob:bob-secret; do
+		kadmin.local -r DEMO.TEST -q "addprinc -pw ${u#*:} ${u%%:*}" || return 1
+	done
+	kadmin.local -r DEMO.TEST -q "addprinc -randkey HTTP/localhost" &&
+	kadmin.local -r DEMO.TEST -q "ktadd -k $krb/proxy.keytab HTTP/localhost"
+}
+if ! krb_setup >"$krb/setup.log" 2>&1; then
+	cat "$krb/setup.log" >&2
+	echo "demo: the Kerberos realm could not be made" >&2
+	exit 1
+fi
+# httpd's children read the keytab: the group of their user, nobody else.
+if [ "$(id -u)" -eq 0 ]; then
+	chgrp "$(id -gn nobody 2>/dev/null || echo nogroup)" "$krb/proxy.keytab"
+fi
+chmod 0640 "$krb/proxy.keytab"
+setpriv --pdeathsig TERM -- krb5kdc -n -r DEMO.TEST </dev/null >"$krb/kdc.out" 2>&1 &
+kdc_pid=$!
+if ! wait_port "$kdc_port" "$kdc_pid"; then
+	cat "$krb/kdc.out" "$krb/kdc.log" >&2 2>/dev/null
+	echo "demo: the KDC did not start" >&2
+	exit 1
+fi
+
 # --- httpd --------------------------------------------------------------------
 printf '%s\n' 'svc-secret' >"$tmp/bindpw"
 chmod 0600 "$tmp/bindpw"
@@ -159,7 +232,7 @@ LoadModule proxyauth_ldap_module $module
 
 TypesConfig "$tmp/mime.types"
 AddType text/html .html
-LogFormat "%h %u \"%r\" %>s proxyauth=%{proxyauth-result}n" demo
+LogFormat "%h %u \"%r\" %>s proxyauth=%{proxyauth-result}n scheme=%{proxyauth-scheme}n" demo
 CustomLog /dev/stdout demo
 
 Listen 127.0.0.1:$proxy_port
@@ -175,6 +248,9 @@ Listen 127.0.0.1:$origin_port
         ProxyAuthLDAPURL "ldap://127.0.0.1:$ldap_port/ou=people,dc=example,dc=test?uid?sub?(objectClass=inetOrgPerson)"
         ProxyAuthLDAPBindDN cn=proxy-svc,dc=example,dc=test
         ProxyAuthLDAPBindPassword file:$tmp/bindpw
+        # Kerberos single sign-on first, Basic for everyone else.
+        ProxyAuthNegotiate On
+        ProxyAuthKeytab $krb/proxy.keytab
     </Proxy>
 </VirtualHost>
 
@@ -202,10 +278,31 @@ if ! wait_port "$proxy_port" "$httpd_pid"; then
 	exit 1
 fi
 
+# One login of each kind, so the demo shows that it works before it waits.
+login_check() { # login_check WHAT CURL-ARGS...: prints the status it got
+	what=$1
+	shift
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@" \
+		"http://127.0.0.1:$origin_port/" 2>/dev/null) || code="no answer"
+	echo "demo: $what: $code"
+}
+echo
+login_check "Basic login as alice" -x "http://127.0.0.1:$proxy_port" -U alice:alice-secret
+if printf '%s\n' alice-secret | kinit alice >"$krb/kinit.log" 2>&1; then
+	login_check "Negotiate login as alice (Kerberos ticket from kinit)" \
+		--proxy-negotiate -U : -x "http://localhost:$proxy_port"
+	kdestroy >/dev/null 2>&1 || true
+else
+	echo "demo: kinit failed, no Negotiate check:"
+	cat "$krb/kinit.log"
+fi
+
 cat <<EOF
 
 mod_proxyauth_ldap demo: proxy http://127.0.0.1:$proxy_port/, origin http://127.0.0.1:$origin_port/,
-slapd ldap://127.0.0.1:$ldap_port/ (users of t/fixtures/seed.ldif). In another terminal:
+slapd ldap://127.0.0.1:$ldap_port/ (users of t/fixtures/seed.ldif),
+KDC 127.0.0.1:$kdc_port (realm DEMO.TEST: alice and bob, same passwords).
+In another terminal:
 
   # 407 Proxy Authentication Required (no credentials)
   curl -si -x http://127.0.0.1:$proxy_port http://127.0.0.1:$origin_port/
@@ -215,6 +312,10 @@ slapd ldap://127.0.0.1:$ldap_port/ (users of t/fixtures/seed.ldif). In another t
   curl -si -x http://127.0.0.1:$proxy_port -U carol:wrong http://127.0.0.1:$origin_port/
   # CONNECT tunnel through the proxy (-p), then HTTP inside it
   curl -si -p -x http://127.0.0.1:$proxy_port -U bob:bob-secret http://127.0.0.1:$origin_port/
+  # Negotiate (Kerberos single sign-on): a ticket, then no password for the proxy
+  export KRB5_CONFIG=$krb/krb5.conf
+  echo bob-secret | kinit bob
+  curl -si --proxy-negotiate -U : -x http://localhost:$proxy_port http://127.0.0.1:$origin_port/
 
 Access log below (user, status, proxyauth result). Ctrl-C stops the demo.
 

@@ -59,6 +59,13 @@ typedef struct {
 pal_cred_status pal_parse_basic(apr_pool_t *p, const char *value,
                                 pal_credentials *out);
 
+/** Strict RFC 4648 base64 of exactly len bytes (a multiple of 4) into out
+ *  (room for len / 4 * 3 bytes): one spelling only for a byte string, so
+ *  two different headers never carry the same credentials. Returns 1 and
+ *  sets *out_len, or 0. */
+int pal_b64_decode_strict(const char *in, apr_size_t len,
+                          unsigned char *out, apr_size_t *out_len);
+
 /** A short English reason for a pal_cred_status, for the error log. */
 const char *pal_cred_reason(pal_cred_status st);
 

@@ -30,6 +30,9 @@ typedef struct {
     pal_ldap_settings s;         /**< what LDAP is asked (defaults applied) */
     pal_windows w;
     const char *user;            /**< looked-up name (after StripDomain) */
+    const char *principal;       /**< Negotiate: the Kerberos client; the
+                                      entry is its mapping (no password) */
+    apr_time_t ticket_end;       /**< Negotiate: the ticket's end time */
     const char *password;
     apr_size_t password_len;
     unsigned char ctx[PAL_HASH_LEN];
@@ -54,6 +57,10 @@ typedef enum {
 void pal_cache_prepare(request_rec *r, const pal_dir_conf *c,
                        const char *user, const char *password,
                        apr_size_t password_len, pal_lookup *lk);
+/** Negotiate: the mapping of `principal` (found by searching `name`). */
+void pal_cache_prepare_principal(request_rec *r, const pal_dir_conf *c,
+                                 const char *principal, const char *name,
+                                 pal_lookup *lk);
 /** Positive entry, then the name's account and its negative entry. */
 pal_cache_answer pal_cache_lookup(request_rec *r, pal_lookup *lk);
 /** The same look again, without counting it on the status page (a new

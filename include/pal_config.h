@@ -65,6 +65,12 @@ typedef struct {
     int negative_ttl;            /* ProxyAuthNegativeTTL */
     int max_bad;                 /* ProxyAuthMaxBadPasswords */
     int connection_auth;         /* ProxyAuthConnectionAuth, default Off */
+    int negotiate;               /* ProxyAuthNegotiate, default Off */
+    int basic;                   /* ProxyAuthBasic, default On */
+    const char *keytab;          /* ProxyAuthKeytab, required with
+                                    Negotiate On */
+    const char *negotiate_principal; /* ProxyAuthNegotiatePrincipal,
+                                    default any key of the keytab */
     apr_array_header_t *groups;  /* pal_group from Require lines (union) */
     const char *on_where;        /* "file:line" of ProxyAuthLDAP On */
 } pal_dir_conf;
@@ -93,6 +99,17 @@ static APR_INLINE const char *pal_conf_realm(const pal_dir_conf *c)
 static APR_INLINE int pal_conf_enabled(const pal_dir_conf *c)
 {
     return c->enabled == 1 && c->url != NULL;
+}
+
+/** Negotiate and Basic as they apply to the scope (defaults applied). */
+static APR_INLINE int pal_conf_negotiate(const pal_dir_conf *c)
+{
+    return c->negotiate == 1;
+}
+
+static APR_INLINE int pal_conf_basic(const pal_dir_conf *c)
+{
+    return c->basic != 0;
 }
 
 /** What the LDAP client is asked with (defaults applied). */

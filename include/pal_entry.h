@@ -32,7 +32,9 @@ typedef enum {
     PAL_KEY_NEGATIVE = 'X', /**< context + account + password -> pal_neg_entry */
     PAL_KEY_REVOKED  = 'R', /**< context + account -> pal_revoked_entry */
     PAL_KEY_LOCK     = 'L', /**< directory + DN: the soft lock's account */
-    PAL_KEY_TRY      = 'T'  /**< DN + password: one distinct try */
+    PAL_KEY_TRY      = 'T', /**< DN + password: one distinct try */
+    PAL_KEY_PRINCIPAL = 'K' /**< context + Kerberos principal ->
+                                 pal_pos_entry (Negotiate's mapping) */
 } pal_key_kind;
 
 typedef struct {

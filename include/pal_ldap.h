@@ -154,6 +154,18 @@ apr_status_t pal_ldap_authenticate(pal_ldap_registry *reg,
                                    const pal_ldap_gate *gate,
                                    pal_auth_result *res);
 
+/**
+ * Negotiate: the entry of a name that Kerberos authenticated, found with
+ * the same search as pal_ldap_authenticate (service account, the URL's
+ * base, scope and filter), and its groups; no bind, no gate. res->status
+ * is PAL_AUTH_OK, PAL_AUTH_UNKNOWN_USER, PAL_AUTH_AMBIGUOUS or
+ * PAL_AUTH_UNAVAILABLE; deadlines and failover as above.
+ */
+apr_status_t pal_ldap_map(pal_ldap_registry *reg,
+                          const pal_ldap_settings *settings, apr_pool_t *rp,
+                          const char *user, const apr_array_header_t *groups,
+                          pal_auth_result *res);
+
 /** Check at startup that libldap can apply the TLS options (CA file
  *  readable, libldap built with TLS). Returns an error message or NULL. */
 const char *pal_ldap_check_tls(apr_pool_t *p, const pal_ldap_settings *s);

@@ -17,6 +17,8 @@ typedef enum {
     PAL_STAT_LOCKED,
     PAL_STAT_CONNECTION,
     PAL_STAT_STORE_FAIL,
+    PAL_STAT_NEGOTIATE_OK,       /**< Kerberos tickets accepted */
+    PAL_STAT_NEGOTIATE_REFUSED,  /**< Negotiate tokens refused (407) */
     PAL_STAT_COUNT
 } pal_stat;
 

@@ -10,7 +10,7 @@ set -eu
 
 mode=${1:-}
 
-build_pkgs="apache2-bin apache2-dev libldap-dev libssl-dev gcc make libc6-dev"
+build_pkgs="apache2-bin apache2-dev libldap-dev libssl-dev libkrb5-dev gcc make libc6-dev"
 # The Samba AD DC of t/96ad.t (t/lib/PALSamba.pm): samba-tool provisions a
 # throwaway domain, `ip netns` gives the DC a network namespace of its own,
 # ldb-tools read and write its database, samba-tool needs /usr/bin/python3.
@@ -20,8 +20,10 @@ samba_pkgs="samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind ldb-
 # for test-asan and test-tsan come with gcc).
 case "$mode" in
 build) pkgs=$build_pkgs ;;
-test)  pkgs="$build_pkgs libapache2-mod-perl2 libwww-perl libnet-ldap-perl slapd ldap-utils openssl redis-server procps curl valgrind $samba_pkgs" ;;
-demo)  pkgs="$build_pkgs slapd ldap-utils openssl curl" ;;
+test)  pkgs="$build_pkgs libapache2-mod-perl2 libwww-perl libnet-ldap-perl libgssapi-perl slapd ldap-utils openssl redis-server procps curl valgrind $samba_pkgs" ;;
+# krb5-kdc and krb5-admin-server: the demo's own KDC (kdb5_util, kadmin.local);
+# krb5-user: kinit for its Negotiate login.
+demo)  pkgs="$build_pkgs slapd ldap-utils openssl curl krb5-kdc krb5-admin-server krb5-user" ;;
 # bench/run.pl (make bench): the competitors and the load generator.
 bench) pkgs="$build_pkgs slapd ldap-utils wrk squid gnuplot-nox procps" ;;
 # t/soak/soak.pl (make soak): slapd and redis of its own; mod_socache_redis

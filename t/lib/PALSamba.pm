@@ -60,7 +60,7 @@ use Time::HiRes qw(sleep time);
 
 # Bump when the provisioning below changes: cached tarballs of other recipes
 # are not used.
-our $RECIPE = 1;
+our $RECIPE = 2;
 
 use constant REALM    => 'AD.EXAMPLE.TEST';
 use constant DNS      => 'ad.example.test';
@@ -85,7 +85,13 @@ our %USERS = (
     expacct     => { cn => 'expacct',       ou => 'OU=People',      pw => 'Expacct-Pa55!' },
     pwexp       => { cn => 'pwexp',         ou => 'OU=People',      pw => 'Pwexp-Pa55!' },
     victim      => { cn => 'victim',        ou => 'OU=People',      pw => 'Victim-Pa55!' },
+    # Service accounts of Kerberos services (SPNs below): the proxy's own,
+    # and another web service whose tickets the proxy must refuse.
+    proxy       => { cn => 'proxy',         ou => 'OU=Service',     pw => 'Proxy-Http-Pa55!' },
+    other       => { cn => 'other',         ou => 'OU=Service',     pw => 'Other-Http-Pa55!' },
 );
+# account => SPN (host part under DNS)
+our %SPNS = (proxy => 'HTTP/proxy', other => 'HTTP/other');
 # group => members (logins or groups). G-Outer > G-Inner > alice, jürgen.
 our %GROUPS = (
     'G-Inner' => ['alice', "j\xc3\xbcrgen"],
@@ -160,7 +166,7 @@ sub _must {
 sub missing_reason {
     return 'not root: a network namespace for the Samba AD DC needs root'
         if $> != 0;
-    for my $p (qw(ip samba samba-tool ldbsearch ldbmodify ldbrename ldapsearch openssl tar)) {
+    for my $p (qw(ip samba samba-tool ldbsearch ldbmodify ldbrename ldapsearch openssl tar kinit ktutil)) {
         return "$p not found (sh t/deps.sh test installs the Samba AD DC packages)"
             unless _which($p);
     }
@@ -199,6 +205,7 @@ sub provision {
           '--host-ip=' . SUBNET . '.2', '--adminpass=' . ADMIN_PW,
           '--option=interfaces=lo', '--option=bind interfaces only=yes');
     my @H = ('-H', "$dir/private/sam.ldb", '-s', "$dir/etc/smb.conf");
+    my $ldif = "$dir/pal-states.ldif";
     my $tool = sub { _must('samba-tool', @_, @H) };
 
     # Passwords never expire (the tarball may be reused for months), no lockout
@@ -229,6 +236,16 @@ sub provision {
     }
     $tool->(qw(user disable dis));
 
+    # Kerberos: an SPN per service account, AES keys only (the keytab is
+    # made from the password with ktutil; see keytab()).
+    for my $acct (sort keys %SPNS) {
+        $tool->('spn', 'add', "$SPNS{$acct}." . DNS, $acct);
+        _spew($ldif, "dn: " . _dn($acct) . "\nchangetype: modify\n"
+                   . "replace: msDS-SupportedEncryptionTypes\n"
+                   . "msDS-SupportedEncryptionTypes: 24\n");
+        _must('ldbmodify', '-H', "$dir/private/sam.ldb", $ldif);
+    }
+
     # 775: lockout after 5 bad passwords, for 30 minutes.
     $tool->(qw(domain passwordsettings pso create pso-lockout 10
                --account-lockout-threshold=5 --account-lockout-duration=30
@@ -243,7 +260,6 @@ sub provision {
     # 701: accountExpires 2020-01-01. 532: pwdLastSet 2020-01-01 -- Samba
     # refuses any pwdLastSet but 0 and -1 through its modules, so it is
     # written into the domain partition's file directly (a throwaway DC).
-    my $ldif = "$dir/pal-states.ldif";
     _spew($ldif, "dn: " . _dn('expacct') . "\nchangetype: modify\n"
                . "replace: accountExpires\naccountExpires: 132223104000000000\n");
     _must('ldbmodify', '-H', "$dir/private/sam.ldb", $ldif);
@@ -446,7 +462,7 @@ sub _smb_conf {
 	realm = $realm
 	workgroup = $dom
 	server role = active directory domain controller
-	server services = ldap
+	server services = ldap kdc
 	interfaces = lo paldc
 	bind interfaces only = yes
 	private dir = $d/private
@@ -624,6 +640,95 @@ END {
         local $?;
         stop($_) for @live;
     }
+}
+
+# ---------------------------------------------------------------------------
+# Kerberos: the DC's KDC, a keytab for the proxy, tickets for clients
+
+# krb5_conf($h) -> path of a krb5.conf for this DC (KRB5_CONFIG): no DNS.
+sub krb5_conf {
+    my ($h) = @_;
+    my $f = "$h->{dir}/krb5.conf";
+    return $f if -e $f;
+    my ($realm, $dns) = (REALM, DNS);
+    _spew($f, <<"EOC");
+[libdefaults]
+	default_realm = $realm
+	dns_lookup_kdc = false
+	dns_lookup_realm = false
+	rdns = false
+	dns_canonicalize_hostname = false
+	udp_preference_limit = 1
+	default_ccache_name = FILE:$h->{dir}/krb5cc_default
+[realms]
+	$realm = {
+		kdc = $h->{ip}
+	}
+[domain_realm]
+	.$dns = $realm
+	$dns = $realm
+EOC
+    chmod 0644, $f;
+    return $f;
+}
+
+sub spn_host { my ($h, $acct) = @_; (my $x = $SPNS{$acct}) =~ s{^HTTP/}{}; return "$x." . DNS }
+sub spn      { my ($h, $acct) = @_; return "$SPNS{$acct}." . DNS . '@' . REALM }
+
+# keytab($h, $acct, $file, %o) -> $file: the AES keys of the account's SPN
+# made from its password and salt (REALM + sAMAccountName), with the kvno
+# the DC reports (o{kvno} overrides it: a stale keytab).
+sub keytab {
+    my ($h, $acct, $file, %o) = @_;
+    my $kvno = $o{kvno} // ldb_get($h, $acct, 'msDS-KeyVersionNumber')->{'msDS-KeyVersionNumber'};
+    croak "PALSamba: no kvno for $acct" unless $kvno;
+    my $princ = spn($h, $acct);
+    my $pw = $o{password} // $USERS{$acct}{pw};
+    my $salt = REALM . $acct;
+    my $in = '';
+    for my $e (qw(aes256-cts-hmac-sha1-96 aes128-cts-hmac-sha1-96)) {
+        $in .= "addent -password -p $princ -k $kvno -e $e -s $salt\n$pw\n";
+    }
+    $in .= "wkt $file\nquit\n";
+    unlink $file;
+    my ($fh, $tmp) = File::Temp::tempfile('pal-kt-XXXXXX', TMPDIR => 1, UNLINK => 1);
+    print $fh $in;
+    close $fh;
+    my $pid = fork // croak "fork: $!";
+    if (!$pid) {
+        open STDIN, '<', $tmp or POSIX::_exit(126);
+        open STDOUT, '>', '/dev/null';
+        exec 'ktutil' or POSIX::_exit(127);
+    }
+    waitpid $pid, 0;
+    unlink $tmp;
+    croak "PALSamba: ktutil could not write $file (status $?)" if $? || !-s $file;
+    return $file;
+}
+
+# kinit($h, $login, $ccache, %o) -> ($ok, $output): a TGT for the user in
+# the credential cache file $ccache (o{password} overrides the user's).
+sub kinit {
+    my ($h, $login, $ccache, %o) = @_;
+    my $pw = $o{password} // $USERS{$login}{pw};
+    my ($fh, $tmp) = File::Temp::tempfile('pal-kinit-XXXXXX', TMPDIR => 1, UNLINK => 1);
+    print $fh "$pw\n";
+    close $fh;
+    my $pid = fork // croak "fork: $!";
+    my $out = "$tmp.out";
+    if (!$pid) {
+        $ENV{KRB5_CONFIG} = krb5_conf($h);
+        $ENV{KRB5CCNAME} = "FILE:$ccache";
+        open STDIN, '<', $tmp or POSIX::_exit(126);
+        open STDOUT, '>', $out or POSIX::_exit(126);
+        open STDERR, '>&', \*STDOUT;
+        exec 'kinit', $login . '@' . REALM or POSIX::_exit(127);
+    }
+    waitpid $pid, 0;
+    my $st = $?;
+    my $text = _slurp($out);
+    unlink $tmp, $out;
+    return (!$st, $text);
 }
 
 # ---------------------------------------------------------------------------
