@@ -70,7 +70,14 @@ apr_status_t pal_ldap_registry_create(apr_pool_t *p, pal_ldap_downtable *down,
     pal_ldap_registry *reg;
     apr_pool_t *own;
     apr_status_t rv;
+    int version;
 
+    /* libldap sets up its global options at its first use, and two
+     * threads that both get there first race on them (ThreadSanitizer
+     * saw ldap_create lock a mutex that ldap_int_initialize was still
+     * initialising). Reading an option here, while the child has one
+     * thread, does that set-up once. */
+    ldap_get_option(NULL, LDAP_OPT_PROTOCOL_VERSION, &version);
     /* Pools are not thread-safe: the registry allocates only from a
      * subpool of its own, and only under its mutex. */
     rv = apr_pool_create(&own, p);
