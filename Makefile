@@ -2,6 +2,7 @@
 #   make            build .libs/mod_proxyauth_ldap.so
 #   make install    apxs -i (as root)
 #   make demo       a working authenticating proxy on 127.0.0.1:3128
+#   make deb        the Debian package, in build/deb/
 #   make test       the whole test suite (MPM=event|worker|prefork)
 #   make test-asan  the suite against an ASan+UBSan build (build/asan/)
 #   make test-tsan  the suite against a ThreadSanitizer build (build/tsan/)
@@ -13,7 +14,8 @@ MODULE  := mod_proxyauth_ldap
 SRCS    := mod_proxyauth_ldap.c config.c basic.c ldap_strings.c ad_codes.c \
            entry.c cache.c bind_gate.c softlock.c flight.c conn_identity.c \
            status.c process.c ldap_client.c ldap_url.c ldap_servers.c \
-           conf_values.c negotiate_token.c gss_acceptor.c
+           conf_values.c negotiate_token.c gss_acceptor.c ldap_filter.c \
+           require.c
 HDRS    := $(wildcard include/*.h)
 WARN    := -Wc,-Wall -Wc,-Wextra -Wc,-Werror=implicit-function-declaration
 CFLAGS_EXTRA ?=
@@ -45,7 +47,7 @@ clean:
 UNIT_CFLAGS = $(shell apr-1-config --includes --cflags --cppflags) -Iinclude -Wall -Wextra
 UNIT_LIBS   = $(shell apr-1-config --link-ld --libs)
 
-TEXT_SRCS = basic.c ldap_strings.c ad_codes.c
+TEXT_SRCS = basic.c ldap_strings.c ldap_filter.c ad_codes.c
 TEXT_HDRS = include/pal_basic.h include/pal_ldap_strings.h include/pal_ad.h \
             include/pal_ascii.h
 
@@ -77,6 +79,20 @@ test: all
 	@$(MAKE) --no-print-directory $(UNIT_BINS)
 	@$(MAKE) --no-print-directory t/TEST
 	PAL_MPM=$(MPM) perl t/TEST $(TEST_ARGS)
+
+# The Debian package (debian/, debhelper and dh_apache2): built from a copy
+# of the sources in build/deb/src, so nothing lands beside the checkout;
+# build/deb/libapache2-mod-proxyauth-ldap_*.deb is the result.
+DEB_SRC = $(SRCS) $(HDRS) Makefile README NOTICE t/deps.sh \
+          $(wildcard conf.d/*) $(shell find debian -type f)
+.PHONY: deb
+deb:
+	@sh t/deps.sh deb
+	rm -rf build/deb
+	mkdir -p build/deb/src
+	tar -cf - $(DEB_SRC) | tar -C build/deb/src -xf -
+	cd build/deb/src && dpkg-buildpackage -b -us -uc
+	@ls build/deb/*.deb
 
 # A working authenticating proxy on 127.0.0.1:3128, in the foreground (Ctrl-C ends it).
 demo:
@@ -110,9 +126,9 @@ t/unit/unit_negotiate: negotiate_token.c basic.c t/unit/unit_negotiate.c \
 	    $(UNIT_LIBS)
 
 # Unit tests for ldap_url.c (ProxyAuthLDAPURL): APR and libldap.
-t/unit/unit_url: ldap_url.c ldap_strings.c t/unit/unit_url.c include/pal_ldap.h \
-    t/unit/tap.h
-	cc $(UNIT_CFLAGS) -o $@ ldap_url.c ldap_strings.c t/unit/unit_url.c \
+t/unit/unit_url: ldap_url.c ldap_strings.c ldap_filter.c t/unit/unit_url.c \
+    include/pal_ldap.h t/unit/tap.h
+	cc $(UNIT_CFLAGS) -o $@ ldap_url.c ldap_strings.c ldap_filter.c t/unit/unit_url.c \
 	    $(UNIT_LIBS) -lldap -llber
 
 # Fuzzers (libFuzzer, ASan, UBSan), one per parser: t/unit/fuzz_NAME.c, its
@@ -132,10 +148,10 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
              -fno-sanitize-recover=undefined
 # What each fuzzer links besides itself and APR.
 FUZZ_SRCS_basic  = basic.c
-FUZZ_SRCS_filter = ldap_strings.c
+FUZZ_SRCS_filter = ldap_strings.c ldap_filter.c
 FUZZ_SRCS_dn     = ldap_strings.c
 FUZZ_SRCS_log    = ldap_strings.c ad_codes.c
-FUZZ_SRCS_url    = ldap_url.c ldap_strings.c
+FUZZ_SRCS_url    = ldap_url.c ldap_strings.c ldap_filter.c
 FUZZ_LIBS_url    = -lldap -llber
 FUZZ_SRCS_conf   = conf_values.c
 FUZZ_SRCS_cache  = entry.c

@@ -531,13 +531,13 @@ static const char *account_key(request_rec *r, const pal_lookup *lk,
 int pal_cache_pick_groups(request_rec *r, pal_lookup *lk, int ngroups,
                           const pal_group_result *have)
 {
-    const apr_array_header_t *g = lk->conf->groups;
+    const apr_array_header_t *g = lk->conf->conds;
     int i, j;
 
     lk->member = apr_pcalloc(r->pool, sizeof(int) * (apr_size_t)
                              ((g ? g->nelts : 0) + 1));
     for (i = 0; g && i < g->nelts; i++) {
-        const char *norm = APR_ARRAY_IDX(g, i, pal_group).norm;
+        const char *norm = APR_ARRAY_IDX(g, i, pal_cond).norm;
         for (j = 0; j < ngroups; j++)
             if (!strcmp(have[j].norm, norm))
                 break;
@@ -724,7 +724,7 @@ pal_group_result *pal_cache_group_results(apr_pool_t *p,
     *ngroups = g ? g->nelts : 0;
     out = apr_pcalloc(p, sizeof(*out) * (apr_size_t)(*ngroups + 1));
     for (i = 0; i < *ngroups; i++) {
-        out[i].norm = apr_pstrdup(p, APR_ARRAY_IDX(g, i, pal_group).norm);
+        out[i].norm = apr_pstrdup(p, APR_ARRAY_IDX(g, i, pal_cond).norm);
         out[i].member = member ? member[i] : 0;
     }
     return out;
@@ -742,7 +742,7 @@ static void store_positive(request_rec *r, pal_lookup *lk,
     e.last_used = now;
     e.login = res->login ? res->login : lk->user;
     e.dn = res->dn ? res->dn : "";
-    e.groups = pal_cache_group_results(r->pool, lk->conf->groups,
+    e.groups = pal_cache_group_results(r->pool, lk->conf->conds,
                                        res->group_member, &e.ngroups);
     n = pal_pos_encode(r->pool, secret, lk->pkey, &e, &d);
     if (n == 0 && e.ngroups > PAL_ENTRY_MAX_GROUPS)

@@ -128,7 +128,7 @@ void *pal_conf_create_dir(apr_pool_t *p, char *dir)
 #define MERGE_INT(f) n->f = (add->f != PAL_UNSET) ? add->f : base->f
 #define MERGE_PTR(f) n->f = add->f ? add->f : base->f
 
-static apr_array_header_t *merge_groups(apr_pool_t *p,
+static apr_array_header_t *merge_conds(apr_pool_t *p,
                                         const apr_array_header_t *a,
                                         const apr_array_header_t *b)
 {
@@ -136,8 +136,8 @@ static apr_array_header_t *merge_groups(apr_pool_t *p,
         return (apr_array_header_t *)b;
     if (!b || !b->nelts)
         return (apr_array_header_t *)a;
-    /* A union is always safe: an extra group costs one search, a missing
-     * one would make the provider deny. */
+    /* A union is always safe: an extra condition costs one search, a
+     * missing one would make the provider deny. */
     return apr_array_append(p, a, b);
 }
 
@@ -178,7 +178,7 @@ void *pal_conf_merge_dir(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(keytab);
     MERGE_PTR(negotiate_principal);
     MERGE_PTR(on_where);
-    n->groups = merge_groups(p, base->groups, add->groups);
+    n->conds = merge_conds(p, base->conds, add->conds);
     return n;
 }
 

@@ -90,7 +90,7 @@ void pal_conn_identity_set(request_rec *r, const pal_lookup *lk)
     id->principal = lk->principal ? apr_pstrdup(cp, lk->principal) : NULL;
     id->ends = lk->principal ? lk->ticket_end : 0;
     id->dn = apr_pstrdup(cp, lk->dn ? lk->dn : "");
-    id->groups = pal_cache_group_results(cp, lk->conf->groups, lk->member,
+    id->groups = pal_cache_group_results(cp, lk->conf->conds, lk->member,
                                          &id->ngroups);
 }
 

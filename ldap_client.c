@@ -745,42 +745,67 @@ static const char *group_filter(attempt_t *a, const pal_ldap_settings *s,
     return apr_pstrcat(a->rp, "(|", f, ")", NULL);
 }
 
-/* One base search per group: on the group for direct membership (never
- * reading member lists, which AD truncates at 1500 values), on the user
- * entry with the in-chain rule for nested AD groups. */
-static step_t check_groups(attempt_t *a, pal_conn *c,
-                           const apr_array_header_t *groups,
-                           const apr_array_header_t *attrs, int nested)
+/* The base and filter of the one search that answers a condition: on the
+ * group for direct membership (never reading member lists, which AD
+ * truncates at 1500 values), on the user entry for everything else. */
+static const char *cond_search(attempt_t *a, const pal_ldap_cond *q,
+                               const apr_array_header_t *attrs, int nested,
+                               const char **filter)
 {
     pal_ldap_settings s = a->pp->s;
+
+    s.nested = nested;
+    switch (q->kind) {
+    case PAL_COND_ATTRIBUTE:
+        *filter = apr_pstrcat(a->rp, "(", q->a, "=",
+                              pal_ldap_filter_escape(a->rp, q->b,
+                                                     strlen(q->b)),
+                              ")", NULL);
+        return a->res->dn;
+    case PAL_COND_FILTER:
+        *filter = q->a;
+        return a->res->dn;
+    case PAL_COND_GROUP:
+        break;
+    }
+    *filter = group_filter(a, &s, attrs, q->a);
+    return nested ? a->res->dn : q->a;
+}
+
+/* One base search per condition; a condition is met when it finds the
+ * entry. A group that does not exist is not met. */
+static step_t check_conds(attempt_t *a, pal_conn *c,
+                          const apr_array_header_t *conds,
+                          const apr_array_header_t *attrs, int nested)
+{
     static char *no_attrs[] = { LDAP_NO_ATTRS, NULL };
     int i;
 
-    s.nested = nested;
     a->res->group_member = apr_pcalloc(a->rp, sizeof(int)
-                                       * (apr_size_t)(groups->nelts + 1));
-    for (i = 0; i < groups->nelts; i++) {
-        const char *g = APR_ARRAY_IDX(groups, i, const char *);
+                                       * (apr_size_t)(conds->nelts + 1));
+    for (i = 0; i < conds->nelts; i++) {
+        const pal_ldap_cond *q = &APR_ARRAY_IDX(conds, i, pal_ldap_cond);
+        const char *filter, *diag;
+        const char *base = cond_search(a, q, attrs, nested, &filter);
         LDAPMessage *res = NULL;
-        const char *diag;
-        int rc = run_search(a, c->search_ld, nested ? a->res->dn : g,
-                            LDAP_SCOPE_BASE, group_filter(a, &s, attrs, g),
+        int rc = run_search(a, c->search_ld, base, LDAP_SCOPE_BASE, filter,
                             no_attrs, 1, &res, &diag);
         if (rc == LDAP_SUCCESS)
             a->res->group_member[i] = ldap_count_entries(c->search_ld, res) > 0;
         if (res)
             ldap_msgfree(res);
         if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT)
-            return classify(a, rc, 0, "group search", diag);
+            return classify(a, rc, 0, q->kind == PAL_COND_GROUP
+                            ? "group search" : "condition search", diag);
     }
     return STEP_OK;
 }
 
-/* search -> bind -> groups on one server; reopens a dead pooled connection
+/* search -> bind -> conditions on one server; reopens a dead pooled connection
  * once. */
 static step_t try_server(attempt_t *a, pal_conn *c, const char *user,
                          const char *password, apr_size_t pwlen,
-                         const apr_array_header_t *groups,
+                         const apr_array_header_t *conds,
                          const apr_array_header_t *attrs, int nested)
 {
     int round;
@@ -794,9 +819,9 @@ static step_t try_server(attempt_t *a, pal_conn *c, const char *user,
             st = find_user(a, c, user, reused);
         if (st == STEP_OK && a->res->status == PAL_AUTH_OK && !a->map_only)
             st = bind_user(a, c, password, pwlen, c->bind_ld != NULL);
-        if (st == STEP_OK && a->res->status == PAL_AUTH_OK && groups
-            && groups->nelts)
-            st = check_groups(a, c, groups, attrs, nested);
+        if (st == STEP_OK && a->res->status == PAL_AUTH_OK && conds
+            && conds->nelts)
+            st = check_conds(a, c, conds, attrs, nested);
         if (st != STEP_DEAD_CONN)
             break;
         conn_close(c);
@@ -859,7 +884,7 @@ static int server_failed(attempt_t *a, step_t st, apr_time_t start,
  * request won their retry. */
 static void failover(attempt_t *a, pal_conn *c, const char *user,
                      const char *password, apr_size_t pwlen,
-                     const apr_array_header_t *groups,
+                     const apr_array_header_t *conds,
                      const apr_array_header_t *attrs, int nested,
                      apr_time_t first_deadline,
                      apr_interval_time_t per_server)
@@ -882,7 +907,7 @@ static void failover(attempt_t *a, pal_conn *c, const char *user,
         a->deadline = tried ? start + per_server : first_deadline;
         a->lost = 0;
         tried++;
-        st = try_server(a, c, user, password, pwlen, groups, attrs, nested);
+        st = try_server(a, c, user, password, pwlen, conds, attrs, nested);
         if (st == STEP_OK)
             return;
         conn_close(c);
@@ -901,7 +926,7 @@ static void failover(attempt_t *a, pal_conn *c, const char *user,
 static apr_status_t run_attempt(attempt_t *a, const pal_ldap_settings *s,
                                 const char *user, const char *password,
                                 apr_size_t pwlen,
-                                const apr_array_header_t *groups)
+                                const apr_array_header_t *conds)
 {
     pal_conn *c;
     apr_time_t deadline;
@@ -917,7 +942,7 @@ static apr_status_t run_attempt(attempt_t *a, const pal_ldap_settings *s,
                                 "timeout (ProxyAuthLDAPPoolSize)");
     if (conn_stale(c, apr_time_now()))
         conn_close(c);
-    failover(a, c, user, password, pwlen, groups, s->group_attrs, s->nested,
+    failover(a, c, user, password, pwlen, conds, s->group_attrs, s->nested,
              deadline, s->timeout);
     if (a->res->status != PAL_AUTH_UNAVAILABLE && a->srv
         && pal_ldap_server_up(a->reg->down, a->srv->hostport))
@@ -932,7 +957,7 @@ apr_status_t pal_ldap_authenticate(pal_ldap_registry *reg,
                                    const char *user,
                                    const char *password,
                                    apr_size_t password_len,
-                                   const apr_array_header_t *groups,
+                                   const apr_array_header_t *conds,
                                    const pal_ldap_gate *gate,
                                    pal_auth_result *res)
 {
@@ -950,12 +975,12 @@ apr_status_t pal_ldap_authenticate(pal_ldap_registry *reg,
     a.rp = rp;
     a.res = res;
     a.gate = gate && gate->before_bind && gate->after_bind ? gate : NULL;
-    return run_attempt(&a, settings, user, password, password_len, groups);
+    return run_attempt(&a, settings, user, password, password_len, conds);
 }
 
 apr_status_t pal_ldap_map(pal_ldap_registry *reg,
                           const pal_ldap_settings *settings, apr_pool_t *rp,
-                          const char *user, const apr_array_header_t *groups,
+                          const char *user, const apr_array_header_t *conds,
                           pal_auth_result *res)
 {
     attempt_t a;
@@ -966,7 +991,7 @@ apr_status_t pal_ldap_map(pal_ldap_registry *reg,
     a.rp = rp;
     a.res = res;
     a.map_only = 1;
-    return run_attempt(&a, settings, user, NULL, 0, groups);
+    return run_attempt(&a, settings, user, NULL, 0, conds);
 }
 
 const char *pal_ldap_check_tls(apr_pool_t *p, const pal_ldap_settings *s)

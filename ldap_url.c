@@ -134,33 +134,6 @@ static const char *parse_hostlist(apr_pool_t *p, const char *list, int ldaps,
     return NULL;
 }
 
-/* A cheap structural check of an RFC 4515 filter: one outer pair of
- * parentheses, balanced, no empty item; catches typos at startup instead of
- * a 503 on every request. */
-static int filter_balanced(const char *f)
-{
-    int depth = 0;
-
-    if (*f != '(')
-        return 0;
-    for (; *f; f++) {
-        if (*f == '\\') {
-            if (!f[1])
-                return 0;
-            f++;
-        }
-        else if (*f == '(') {
-            if (f[1] == ')')
-                return 0;
-            depth++;
-        }
-        else if (*f == ')' && --depth == 0) {
-            return f[1] == '\0';
-        }
-    }
-    return 0;
-}
-
 /* Non-zero when the URL's third '?' field (the scope) is not empty. */
 static int scope_written(const char *tail)
 {
@@ -177,6 +150,8 @@ static const char *parse_url_tail(apr_pool_t *p, const char *tail,
 {
     LDAPURLDesc *d = NULL;
     const char *probe = apr_pstrcat(p, "ldap://h", tail, NULL);
+    const char *why;
+    apr_size_t at;
     int rc = ldap_url_parse(probe, &d);
 
     if (rc != LDAP_URL_SUCCESS)
@@ -198,9 +173,10 @@ static const char *parse_url_tail(apr_pool_t *p, const char *tail,
         return "scope 'base' cannot find users: use 'one' or 'sub'";
     if (u->attr[0] == '\0' || strpbrk(u->attr, "()*\\=, "))
         return "bad login attribute";
-    if (!filter_balanced(u->filter))
-        return apr_psprintf(p, "filter '%s' is not one parenthesised LDAP "
-                            "filter", u->filter);
+    if ((why = pal_ldap_filter_check(u->filter, &at)) != NULL)
+        return apr_psprintf(p, "filter '%s' is not an RFC 4515 filter: %s "
+                            "(at character %lu)", u->filter, why,
+                            (unsigned long)at + 1);
     if (!pal_dn_normalize(p, u->basedn))
         return apr_psprintf(p, "base DN '%s' is not a DN", u->basedn);
     return NULL;

@@ -5,9 +5,10 @@
  *
  * The request flow, in the order httpd runs it:
  *   force_authn   "ProxyAuthLDAP On" alone demands a user (no Require line)
- *   check_authn   Proxy-Authorization -> 407 / 503 / r->user, and the group
- *                 results that `Require proxy-ldap-group` will read
- *   authz         the "proxy-ldap-group" provider only reads those results
+ *   check_authn   Proxy-Authorization -> 407 / 503 / r->user, and the
+ *                 condition results that `Require proxy-ldap-*` will read
+ *   authz         the "proxy-ldap-*" providers (require.c) only read those
+ *                 results
  *   fixups        Proxy-Authorization is stripped before forwarding, and
  *                 ProxyAuthForwardUser is applied
  *
@@ -47,6 +48,7 @@
 #include "pal_ldap_strings.h"
 #include "pal_negotiate.h"
 #include "pal_process.h"
+#include "pal_require.h"
 #include "pal_status.h"
 
 #define RETRY_AFTER "5"
@@ -62,92 +64,6 @@ static pal_ldap_registry *pal_registry;
  * memory touched with atomics only (ldap_servers.c). */
 static pal_ldap_downtable *pal_downtable;
 static APR_OPTIONAL_FN_TYPE(authz_some_auth_required) *pal_some_auth_required;
-
-/* What check_authn leaves for the authz provider and fixups. */
-typedef struct {
-    const char *result;          /* value of the proxyauth-result note */
-    const apr_array_header_t *groups; /* pal_group asked for */
-    const int *member;           /* one flag per group */
-} pal_req;
-
-/* ------------------------------------------------------------------ */
-/* Require proxy-ldap-group                                             */
-/* ------------------------------------------------------------------ */
-
-/* The DNs are recorded in the scope's config when the line is parsed, so
- * check_authn can resolve them in the same LDAP session and the provider
- * (which cannot answer 503) only reads the result. */
-static const char *group_parse(cmd_parms *cmd, const char *line,
-                               const void **parsed)
-{
-    apr_array_header_t *want = apr_array_make(cmd->pool, 2, sizeof(pal_group));
-    pal_dir_conf *c = pal_conf_of_section(cmd);
-    const char *w;
-
-    while (*(w = ap_getword_conf(cmd->pool, &line))) {
-        pal_group *g = apr_array_push(want);
-        g->dn = w;
-        g->norm = pal_dn_normalize(cmd->pool, w);
-        if (!g->norm)
-            return apr_psprintf(cmd->pool, "Require proxy-ldap-group: \"%s\" "
-                                "is not a DN", w);
-    }
-    if (!want->nelts)
-        return "Require proxy-ldap-group needs at least one group DN";
-    if (c) {
-        if (!c->groups)
-            c->groups = apr_array_make(cmd->pool, 2, sizeof(pal_group));
-        apr_array_cat(c->groups, want);
-    }
-    *parsed = want;
-    return NULL;
-}
-
-static int group_known(const pal_req *rq, const char *norm, int *member)
-{
-    int i;
-    for (i = 0; rq && rq->groups && i < rq->groups->nelts; i++) {
-        if (!strcmp(APR_ARRAY_IDX(rq->groups, i, pal_group).norm, norm)) {
-            *member = rq->member[i];
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static authz_status group_check(request_rec *r, const char *line,
-                                const void *parsed)
-{
-    const apr_array_header_t *want = parsed;
-    pal_req *rq = ap_get_module_config(r->request_config,
-                                       &proxyauth_ldap_module);
-    int i, member;
-    (void)line;
-
-    if (!r->user)
-        return AUTHZ_DENIED_NO_USER;
-    for (i = 0; i < want->nelts; i++) {
-        const pal_group *g = &APR_ARRAY_IDX(want, i, pal_group);
-        if (!group_known(rq, g->norm, &member)) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PAL0301: group \"%s\" "
-                          "was not resolved: is ProxyAuthLDAP On in this "
-                          "scope?", g->dn);
-            continue;
-        }
-        if (member)
-            return AUTHZ_GRANTED;
-    }
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PAL0302: user \"%s\" is in "
-                  "none of the groups of Require proxy-ldap-group",
-                  ap_escape_logitem(r->pool, r->user));
-    apr_table_setn(r->notes, NOTE_RESULT, "denied");
-    return AUTHZ_DENIED;
-}
-
-static const authz_provider group_provider = {
-    &group_check,
-    &group_parse,
-};
 
 /* ------------------------------------------------------------------ */
 /* Authentication                                                       */
@@ -247,20 +163,6 @@ static apr_status_t wipe_credentials(void *data)
     return APR_SUCCESS;
 }
 
-static apr_array_header_t *group_dns(apr_pool_t *p, const pal_dir_conf *c)
-{
-    apr_array_header_t *dns;
-    int i;
-
-    if (!c->groups || !c->groups->nelts)
-        return NULL;
-    dns = apr_array_make(p, c->groups->nelts, sizeof(const char *));
-    for (i = 0; i < c->groups->nelts; i++)
-        APR_ARRAY_PUSH(dns, const char *) =
-            APR_ARRAY_IDX(c->groups, i, pal_group).dn;
-    return dns;
-}
-
 static void log_failure(request_rec *r, const char *user,
                         const pal_auth_result *res)
 {
@@ -285,7 +187,8 @@ static int accept_user(request_rec *r, const pal_dir_conf *c,
                         ? lk->login : lk->user;
 
     rq->result = how;
-    rq->groups = c->groups;
+    rq->dn = lk->dn ? lk->dn : "";
+    rq->conds = c->conds;
     rq->member = lk->member;
     ap_set_module_config(r->request_config, &proxyauth_ldap_module, rq);
     r->user = (char *)login;
@@ -301,8 +204,8 @@ static int accept_user(request_rec *r, const pal_dir_conf *c,
     return OK;
 }
 
-/* The leader's group results are aligned with its scope's group list, so
- * only requests asking for the same groups may share its answer. */
+/* The leader's condition results are aligned with its scope's list, so
+ * only requests asking for the same conditions may share its answer. */
 static const char *flight_key(request_rec *r, const pal_dir_conf *c,
                               const pal_lookup *lk)
 {
@@ -311,9 +214,9 @@ static const char *flight_key(request_rec *r, const pal_dir_conf *c,
 
     if (!k)
         return NULL;
-    for (i = 0; c->groups && i < c->groups->nelts; i++)
+    for (i = 0; c->conds && i < c->conds->nelts; i++)
         k = apr_pstrcat(r->pool, k, "\n",
-                        APR_ARRAY_IDX(c->groups, i, pal_group).norm, NULL);
+                        APR_ARRAY_IDX(c->conds, i, pal_cond).norm, NULL);
     return k;
 }
 
@@ -340,7 +243,7 @@ static pal_cache_answer validate(request_rec *r, const pal_dir_conf *c,
     pal_flight *f = NULL;
     pal_bind_gate gate;
     pal_cache_answer a;
-    int ngroups = c->groups ? c->groups->nelts : 0, recheck;
+    int nconds = c->conds ? c->conds->nelts : 0, recheck;
 
     if (!pal_flight_begin(flight_key(r, c, lk), lk->looked, &f, &recheck)) {
         if (pal_flight_wait(r->pool, f, lk->s.timeout + apr_time_from_sec(1),
@@ -351,21 +254,21 @@ static pal_cache_answer validate(request_rec *r, const pal_dir_conf *c,
     }
     if (recheck && (a = pal_cache_recheck(r, lk)) != PAL_CACHE_MISS) {
         result_from_cache(lk, a, res);
-        pal_flight_finish(f, res, ngroups);
+        pal_flight_finish(f, res, nconds);
         return a;
     }
     if (lk->principal) {
         pal_ldap_map(pal_registry, &lk->s, r->pool, lk->user,
-                     group_dns(r->pool, c), res);
+                     pal_require_ldap_conds(r->pool, c), res);
     }
     else {
         pal_gate_init(&gate, r, lk);
         pal_ldap_authenticate(pal_registry, &lk->s, r->pool, lk->user,
                               lk->password, lk->password_len,
-                              group_dns(r->pool, c), &gate.gate, res);
+                              pal_require_ldap_conds(r->pool, c), &gate.gate, res);
     }
     pal_cache_store(r, lk, res);
-    pal_flight_finish(f, res, ngroups);
+    pal_flight_finish(f, res, nconds);
     return PAL_CACHE_MISS;
 }
 
@@ -489,7 +392,7 @@ static int negotiate_refused(request_rec *r, const pal_dir_conf *c,
 }
 
 /* The directory entry of an authenticated principal: the mapping from
- * the cache, else one search (with the groups) under single flight. */
+ * the cache, else one search (with the conditions) under single flight. */
 static int map_principal(request_rec *r, const pal_dir_conf *c,
                          const pal_gss_result *g)
 {
@@ -612,7 +515,8 @@ static int check_authn(request_rec *r)
     /* Only a request without the header at all may fall back to the
      * connection's identity: any Proxy-Authorization, even empty, is
      * validated on its own. */
-    if (!hdr && from_connection(r, c) == OK)
+    if (!hdr && (pal_conf_negotiate(c) || pal_conf_int(c->connection_auth, 0))
+        && from_connection(r, c) == OK)
         return OK;
     if (!several && pal_conf_negotiate(c)
         && pal_scheme_of(hdr) == PAL_SCHEME_NEGOTIATE)
@@ -788,9 +692,7 @@ static void register_hooks(apr_pool_t *p)
                         AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_force_authn(force_authn, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_fixups(fixups, NULL, NULL, APR_HOOK_REALLY_LAST);
-    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "proxy-ldap-group",
-                              AUTHZ_PROVIDER_VERSION, &group_provider,
-                              AP_AUTH_INTERNAL_PER_CONF);
+    pal_require_register(p);
 }
 
 AP_DECLARE_MODULE(proxyauth_ldap) = {

@@ -44,7 +44,7 @@ typedef struct {
     apr_time_t validated;        /**< when LDAP accepted the pair */
     const char *login;
     const char *dn;
-    int *member;                 /**< aligned with conf->groups */
+    int *member;                 /**< aligned with conf->conds */
     const char *reason;          /**< on a negative answer */
 } pal_lookup;
 
@@ -78,11 +78,11 @@ void pal_cache_store(request_rec *r, pal_lookup *lk,
 apr_time_t pal_cache_revoked(request_rec *r, const pal_lookup *lk,
                              const char *dn, apr_time_t validated);
 
-/** The scope's group results picked from a stored list (lk->member);
- *  0 when one is missing. */
+/** The scope's condition results picked from a stored list
+ *  (lk->member); 0 when one is missing. */
 int pal_cache_pick_groups(request_rec *r, pal_lookup *lk, int ngroups,
                           const pal_group_result *have);
-/** The scope's groups with the member flags, for storing. */
+/** The scope's conditions with their results, for storing. */
 pal_group_result *pal_cache_group_results(apr_pool_t *p,
                                           const apr_array_header_t *groups,
                                           const int *member, int *ngroups);

@@ -34,11 +34,13 @@ extern module AP_MODULE_DECLARE_DATA proxyauth_ldap_module;
 
 #define PAL_UNSET (-1)
 
-/** A group named on a `Require proxy-ldap-group` line. */
+/** A condition of a `Require proxy-ldap-group`, `-attribute` or `-filter`
+ *  line: what LDAP is asked, and the key of its result in cache entries
+ *  (the group's normalised DN; "(attribute) type=value"; "(filter) F"). */
 typedef struct {
-    const char *dn;    /**< as configured: the base of the group search */
-    const char *norm;  /**< pal_dn_normalize(dn), for comparisons */
-} pal_group;
+    pal_ldap_cond q;
+    const char *norm;
+} pal_cond;
 
 /** One scope's settings as configured: PAL_UNSET / NULL inherit. */
 typedef struct {
@@ -71,7 +73,7 @@ typedef struct {
                                     Negotiate On */
     const char *negotiate_principal; /* ProxyAuthNegotiatePrincipal,
                                     default any key of the keytab */
-    apr_array_header_t *groups;  /* pal_group from Require lines (union) */
+    apr_array_header_t *conds;   /* pal_cond from Require lines (union) */
     const char *on_where;        /* "file:line" of ProxyAuthLDAP On */
 } pal_dir_conf;
 
@@ -126,7 +128,7 @@ void *pal_conf_create_server(apr_pool_t *p, server_rec *s);
 extern const command_rec pal_conf_cmds[];
 
 /** A scope's config for a Require line's section, made when the section
- *  has none of our directives yet (the group DNs would be lost). */
+ *  has none of our directives yet (the conditions would be lost). */
 pal_dir_conf *pal_conf_of_section(cmd_parms *cmd);
 
 /** check_config: start-up errors (`apache2 -t` shows them) and

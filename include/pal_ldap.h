@@ -62,6 +62,20 @@ typedef struct {
     int nested;                /**< AD in-chain group matching */
 } pal_ldap_settings;
 
+/** A condition of a `Require proxy-ldap-*` line that the directory
+ *  answers, with one base search. */
+typedef enum {
+    PAL_COND_GROUP = 0,      /**< a: the group's DN */
+    PAL_COND_ATTRIBUTE,      /**< a: attribute type, b: value */
+    PAL_COND_FILTER          /**< a: an RFC 4515 filter on the entry */
+} pal_cond_kind;
+
+typedef struct {
+    pal_cond_kind kind;
+    const char *a;
+    const char *b;
+} pal_ldap_cond;
+
 /** Outcome of one authentication. Everything but OK and UNAVAILABLE
  *  means bad credentials (407). */
 typedef enum {
@@ -85,7 +99,7 @@ typedef struct {
     const char *reason;      /**< one line for the error log; no password */
     const char *server;      /**< host:port that answered, or NULL */
     int ldap_rc;             /**< last LDAP result code */
-    /** One flag per requested group, in the order given: 1 = member. */
+    /** One flag per condition asked, in the order given: 1 = met. */
     int *group_member;
 } pal_auth_result;
 
@@ -133,8 +147,8 @@ typedef struct {
 /**
  * Search-then-bind `user` (already stripped, not yet escaped) with
  * `password` of exactly `password_len` bytes (> 0; the caller refuses empty
- * passwords), then check membership of every DN in `groups` (const char *,
- * may be NULL or empty). `gate` may be NULL. Results are allocated in rp.
+ * passwords), then check every condition in `conds` (pal_ldap_cond, may be
+ * NULL or empty). `gate` may be NULL. Results are allocated in rp.
  *
  * One deadline of settings->timeout covers the wait for a pooled
  * connection, DNS, connect, TLS and every operation on the first server;
@@ -150,20 +164,20 @@ apr_status_t pal_ldap_authenticate(pal_ldap_registry *reg,
                                    const char *user,
                                    const char *password,
                                    apr_size_t password_len,
-                                   const apr_array_header_t *groups,
+                                   const apr_array_header_t *conds,
                                    const pal_ldap_gate *gate,
                                    pal_auth_result *res);
 
 /**
  * Negotiate: the entry of a name that Kerberos authenticated, found with
  * the same search as pal_ldap_authenticate (service account, the URL's
- * base, scope and filter), and its groups; no bind, no gate. res->status
+ * base, scope and filter), and its conditions; no bind, no gate. res->status
  * is PAL_AUTH_OK, PAL_AUTH_UNKNOWN_USER, PAL_AUTH_AMBIGUOUS or
  * PAL_AUTH_UNAVAILABLE; deadlines and failover as above.
  */
 apr_status_t pal_ldap_map(pal_ldap_registry *reg,
                           const pal_ldap_settings *settings, apr_pool_t *rp,
-                          const char *user, const apr_array_header_t *groups,
+                          const char *user, const apr_array_header_t *conds,
                           pal_auth_result *res);
 
 /** Check at startup that libldap can apply the TLS options (CA file

@@ -32,6 +32,13 @@ char *pal_ldap_filter_escape(apr_pool_t *p, const char *s, apr_size_t len);
 char *pal_dn_normalize(apr_pool_t *p, const char *dn);
 
 /**
+ * An RFC 4515 filter as written in a configuration (ldap_filter.c):
+ * NULL when it is one well-formed filter, else what is wrong, with *at
+ * (when not NULL) the offset where the parser stopped.
+ */
+const char *pal_ldap_filter_check(const char *filter, apr_size_t *at);
+
+/**
  * Text that came from a directory server (diagnostic messages), made safe
  * for one log line: '"' and '\\' are backslash-escaped, control
  * characters, DEL and bytes >= 0x80 become \\xHH (as httpd's

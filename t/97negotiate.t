@@ -18,6 +18,7 @@
 #   neg-upn    the login attribute is userPrincipalName
 #   neg-princ  ProxyAuthNegotiatePrincipal HTTP/proxy.ad.example.test@REALM
 #   neg-off    ProxyAuthNegotiate Off (Basic only)
+#   neg-enabled Require proxy-ldap-filter: accounts not disabled in AD
 # Skipped (reason on a line of its own) where t/96ad.t is.
 use strict;
 use warnings;
@@ -120,7 +121,8 @@ EOC
   . scope('neg-filter', qq{ProxyAuthLDAPURL "ldaps://$IP/$BASE?sAMAccountName?sub?(memberOf=$GROUP)"})
   . scope('neg-upn', qq{ProxyAuthLDAPURL "ldaps://$IP/$BASE?userPrincipalName?sub?(objectClass=user)"})
   . scope('neg-princ', "ProxyAuthNegotiatePrincipal HTTP/$PHOST\@$REALM")
-  . scope('neg-off', 'ProxyAuthNegotiate Off');
+  . scope('neg-off', 'ProxyAuthNegotiate Off')
+  . scope('neg-enabled', 'Require proxy-ldap-filter "(!(userAccountControl:1.2.840.113556.1.4.803:=2))"');
 
 my $h = httpd_start(conf => $conf);
 $PALTest::PROXY_HOSTPORT = "127.0.0.1:$h->{port}";
@@ -383,6 +385,22 @@ my $alice_tok = token('alice');
     is access_entry($u)->{user}, 'bob', 'as bob';
     is $curl->('bob', '-p', "http://$origin/s/neg/index.html"), '200',
         'curl --proxy-negotiate through a CONNECT tunnel: 200';
+}
+
+# ---------------------------------------------------------------------------
+# An account disabled in AD after its ticket was issued: the ticket is still
+# good (no KDC is asked), the directory says no.
+
+{
+    my ($r, $u) = get_as('neg-enabled', neg(token('alice')));
+    is $r->code, 200, 'proxy-ldap-filter (not disabled): alice with a ticket: 200' or diag what($r, $u);
+    ($r, $u) = get_as('neg-enabled', basic('jdoe', $dc->pw('jdoe')));
+    is $r->code, 200, 'proxy-ldap-filter: jdoe with Basic: 200' or diag what($r, $u);
+    my $tok = token('bob');
+    PALSamba::samba_tool($dc, qw(user disable bob));
+    ($r, $u) = get_as('neg-enabled', neg($tok));
+    is $r->code, 403, 'bob disabled after his ticket was issued: 403' or diag what($r, $u);
+    PALSamba::samba_tool($dc, qw(user enable bob));
 }
 
 # ---------------------------------------------------------------------------

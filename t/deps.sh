@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages that a build, the test suite or the demo needs.
 #
-#   sh t/deps.sh build|test|demo|bench|soak|fuzz
+#   sh t/deps.sh build|test|demo|deb|bench|soak|fuzz
 #
 # Nothing is printed and nothing is installed when every package of the mode is
 # already there. As root the missing packages are installed with apt-get; as any
@@ -20,12 +20,16 @@ samba_pkgs="samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind ldb-
 # for test-asan and test-tsan come with gcc).
 case "$mode" in
 build) pkgs=$build_pkgs ;;
-test)  pkgs="$build_pkgs libapache2-mod-perl2 libwww-perl libnet-ldap-perl libgssapi-perl slapd ldap-utils openssl redis-server procps curl valgrind $samba_pkgs" ;;
+test)  pkgs="$build_pkgs debhelper dpkg-dev libapache2-mod-perl2 libwww-perl libnet-ldap-perl libgssapi-perl slapd ldap-utils openssl redis-server procps curl valgrind $samba_pkgs" ;;
+# make deb (and t/99deb.t): debhelper and dpkg-dev; dh_apache2 is apache2-dev's.
+deb)   pkgs="$build_pkgs debhelper dpkg-dev" ;;
 # krb5-kdc and krb5-admin-server: the demo's own KDC (kdb5_util, kadmin.local);
 # krb5-user: kinit for its Negotiate login.
 demo)  pkgs="$build_pkgs slapd ldap-utils openssl curl krb5-kdc krb5-admin-server krb5-user" ;;
 # bench/run.pl (make bench): the competitors and the load generator.
-bench) pkgs="$build_pkgs slapd ldap-utils wrk squid gnuplot-nox procps" ;;
+# bench/negotiate.pl: an MIT KDC of its own, kinit, GSSAPI tokens from Perl,
+# mod_auth_gssapi as the competitor, curl to warm the caches.
+bench) pkgs="$build_pkgs slapd ldap-utils wrk squid gnuplot-nox procps krb5-kdc krb5-admin-server krb5-user libgssapi-perl libapache2-mod-auth-gssapi curl" ;;
 # t/soak/soak.pl (make soak): slapd and redis of its own; mod_socache_redis
 # comes with apache2-bin, setpriv with util-linux.
 soak)  pkgs="$build_pkgs perl slapd redis-server util-linux" ;;
@@ -33,7 +37,7 @@ soak)  pkgs="$build_pkgs perl slapd redis-server util-linux" ;;
 # with clang itself; both unversioned names follow Debian's default clang.
 fuzz)  pkgs="$build_pkgs clang libclang-rt-dev" ;;
 *)
-	echo "usage: sh t/deps.sh build|test|demo|bench|soak|fuzz" >&2
+	echo "usage: sh t/deps.sh build|test|demo|deb|bench|soak|fuzz" >&2
 	exit 2
 	;;
 esac

@@ -6,7 +6,8 @@
  * unescaped '*', '(', ')' or '\\', no NUL, no byte outside printable ASCII,
  * and every byte that is escaped and only those are. Decoding the \XX
  * escapes must give back the input exactly, NULs and all. Aborts when a
- * property does not hold. Pool strings are exact-size blocks (fuzz_pool.h),
+ * property does not hold. The same input is also handed to the RFC 4515
+ * checker of configured filters (ldap_filter.c), whole and as a value. Pool strings are exact-size blocks (fuzz_pool.h),
  * so reads past their end are seen.
  */
 #ifndef _GNU_SOURCE
@@ -99,6 +100,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * ASan to see a read past size */
     out = pal_ldap_filter_escape(p, (const char *)data, size);
     CHECK(out != NULL);
+    /* Any escaped value makes a well-formed filter (ldap_filter.c), and the
+     * checker itself takes any input without reading past its end. */
+    CHECK(pal_ldap_filter_check(apr_pstrcat(p, "(&(objectClass=*)(uid=", out,
+                                            "))", NULL), NULL) == NULL);
+    {
+        char *raw = apr_palloc(p, size + 1);
+        apr_size_t at = 0;
+        memcpy(raw, data, size);
+        raw[size] = '\0';
+        if (pal_ldap_filter_check(raw, &at) == NULL)
+            CHECK(at == strlen(raw) && raw[0] == '(');
+        else
+            CHECK(at <= strlen(raw));
+    }
     dec = apr_palloc(p, size);
     CHECK(decode(out, data, size, dec) == size);
     check_in_filter(p, out);

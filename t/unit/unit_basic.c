@@ -578,6 +578,49 @@ static void test_dn(void)
     ok(stable, "dn: normalising a normalised DN changes nothing");
 }
 
+/* RFC 4515 section 4's examples and AD's, then mistakes with where the
+ * checker stops. */
+static void test_filter_check(void)
+{
+    static const char *const good[] = {
+        "(objectClass=*)", "(&(objectClass=user)(objectCategory=person))",
+        "(!(userAccountControl:1.2.840.113556.1.4.803:=2))", "(cn=Babs J*)",
+        "(o=univ*of*mich*)", "(seeAlso=)", "(cn:caseExactMatch:=Fred)",
+        "(cn:=Betty Rubble)", "(sn:dn:2.4.6.8.10:=Barney Rubble)",
+        "(o:dn:=Ace Industry)", "(:1.2.3:=Wilma Flintstone)",
+        "(:DN:2.4.6.8.10:=Dino)", "(cn=*\\2a*)",
+        "(o=Parens R Us \\28for all your parenthetical needs\\29)",
+        "(|(a=1)(b=2)(c=3))", "(memberOf:1.2.840.113556.1.4.1941:=CN=G,DC=x)",
+        "(cn;lang-en=x)", "(2.5.4.3=x)", "(employeeType>=a)", "(cn~=x)",
+        "(uid=j\xc3\xbcrgen)", NULL
+    };
+    static const struct { const char *f; apr_size_t at; } bad[] = {
+        { "", 0 }, { "cn=a", 0 }, { "(", 1 }, { "()", 1 }, { "(cn)", 3 },
+        { "(cn=a", 5 }, { "(cn=a))", 6 }, { "(&)", 2 }, { "(!)", 2 },
+        { "(cn=a(b)", 5 }, { "(cn=\\2)", 4 }, { "(cn=\\zz)", 4 },
+        { "(cn>=a*)", 6 }, { "(:=x)", 1 }, { "(1.=x)", 3 }, { "(1=x)", 2 },
+        { "(cn=a)(cn=b)", 6 }, { "(&(a=1)", 7 }, { "(cn:x=y)", 5 },
+        { "((a=1))", 1 }, { NULL, 0 }
+    };
+    char deep[200];
+    apr_size_t at = 99, i;
+
+    for (i = 0; good[i]; i++)
+        ok(pal_ldap_filter_check(good[i], &at) == NULL, "filter %s is good",
+           good[i]);
+    for (i = 0; bad[i].f; i++)
+        ok(pal_ldap_filter_check(bad[i].f, &at) != NULL && at == bad[i].at,
+           "filter '%s' is refused at %lu (stopped at %lu)", bad[i].f,
+           (unsigned long)bad[i].at, (unsigned long)at);
+    memset(deep, 0, sizeof(deep));
+    for (i = 0; i < 40; i++)
+        strcat(deep, "(!");
+    strcat(deep, "(a=1)");
+    for (i = 0; i < 40; i++)
+        strcat(deep, ")");
+    ok(pal_ldap_filter_check(deep, NULL) != NULL, "41 levels deep: refused");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -595,6 +638,7 @@ int main(void)
     test_log_escape();
     test_quote();
     test_dn();
+    test_filter_check();
 
     apr_pool_destroy(pool);
     apr_terminate();
