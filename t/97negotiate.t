@@ -30,6 +30,7 @@ use PALSamba;
 use HTTP::Request;
 use MIME::Base64 qw(decode_base64 encode_base64);
 use File::Path qw(make_path);
+use POSIX ();
 use Time::HiRes qw(sleep time);
 
 my $T0 = time;
@@ -258,6 +259,24 @@ my $alice_tok = token('alice');
     is access_entry($u)->{user}, 'bob', 'as bob';
 }
 
+# Concurrent first requests with tickets (the acceptor's credentials are
+# made once per child and shared by its threads): every one 200.
+{
+    my @toks = (tokens('alice', 8), tokens('bob', 8));
+    my @pids;
+    for my $i (0 .. $#toks) {
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            my ($r) = get_as('neg', neg($toks[$i]));
+            POSIX::_exit($r->code == 200 ? 0 : 1);
+        }
+        push @pids, $pid;
+    }
+    my $bad = 0;
+    for (@pids) { waitpid $_, 0; $bad++ if $? }
+    is $bad, 0, scalar(@toks) . ' simultaneous requests with new tickets: all 200';
+}
+
 # CONNECT with a ticket.
 {
     my ($st, $hdr, $sock) = connect_tunnel($origin, 'Proxy-Authorization' => neg(token('alice')));
@@ -404,10 +423,40 @@ my $alice_tok = token('alice');
 }
 
 # ---------------------------------------------------------------------------
+# The keytab replaced while the proxy runs (the service account's password
+# changed: a new key version): children pick the new keys up at their next
+# token, no restart; tickets for the old key are refused.
+
+{
+    my $old = token('carol');
+    my $pw2 = 'Proxy-Http-Rotated-' . $$ . '!';
+    PALSamba::samba_tool($dc, 'user', 'setpassword', 'proxy', "--newpassword=$pw2");
+    my $kvno = PALSamba::ldb_get($dc, 'proxy', 'msDS-KeyVersionNumber')->{'msDS-KeyVersionNumber'};
+    PALSamba::keytab($dc, 'proxy', "$dir/new.keytab", password => $pw2);
+    chown 0, $gid, "$dir/new.keytab";
+    chmod 0640, "$dir/new.keytab";
+    rename "$dir/new.keytab", $KT or die "rename: $!";
+    # a new ticket for the proxy: carol's cache is made again
+    unlink $cc{carol};
+    my ($ok, $out) = PALSamba::kinit($dc, 'carol', $cc{carol});
+    ok $ok, 'kinit carol again' or diag $out;
+    my ($r, $u) = get_as('neg', neg(token('carol')));
+    is $r->code, 200, "keytab replaced (kvno $kvno): a ticket for the new key: 200" or diag what($r, $u);
+    my $off = log_mark();
+    ($r, $u) = get_as('neg', neg($old));
+    is $r->code, 407, 'a ticket for the old key: 407' or diag what($r, $u);
+    like log_wait($off, qr/PAL0601/), qr/PAL0601: Negotiate refused: token refused/, 'logged';
+}
+
+# ---------------------------------------------------------------------------
 # LDAP down: a cached mapping still works, an uncached one is 503
 
 {
-    # Tokens first: making them needs the KDC (service tickets are cached).
+    # Tokens first: making them needs the KDC (service tickets are cached);
+    # alice's cache is made again, its ticket was for the replaced key.
+    unlink $cc{alice};
+    my ($ok, $out) = PALSamba::kinit($dc, 'alice', $cc{alice});
+    ok $ok, 'kinit alice again' or diag $out;
     my ($alice2) = tokens('alice', 1);
     my ($carol2) = tokens('carol', 1);
     kill 'TERM', $dc->{pid};
@@ -415,8 +464,8 @@ my $alice_tok = token('alice');
     delete $dc->{pid};
     my ($r, $u) = get_as('neg', neg($alice2));
     is $r->code, 200, 'DC stopped: alice (mapping cached) with a ticket: 200' or diag what($r, $u);
-    ($r, $u) = get_as('neg', neg($carol2));
-    is $r->code, 503, 'DC stopped: carol (not cached) with a ticket: 503' or diag what($r, $u);
+    ($r, $u) = get_as('neg-princ', neg($carol2));
+    is $r->code, 503, 'DC stopped: carol (not cached in that scope) with a ticket: 503' or diag what($r, $u);
 }
 
 # ---------------------------------------------------------------------------
