@@ -51,7 +51,8 @@ TEXT_SRCS = basic.c ldap_strings.c ldap_filter.c ad_codes.c
 TEXT_HDRS = include/pal_basic.h include/pal_ldap_strings.h include/pal_ad.h \
             include/pal_ascii.h
 
-t/unit/unit_basic: $(TEXT_SRCS) t/unit/unit_basic.c $(TEXT_HDRS) t/unit/tap.h
+t/unit/unit_basic: $(TEXT_SRCS) t/unit/unit_basic.c $(TEXT_HDRS) t/unit/tap.h \
+    t/unit/b64_encode.h
 	cc $(UNIT_CFLAGS) -o $@ $(TEXT_SRCS) t/unit/unit_basic.c $(UNIT_LIBS)
 
 UNIT_BINS = t/unit/unit_basic t/unit/unit_cache t/unit/unit_softlock \
@@ -169,7 +170,7 @@ fuzz-build: $(FUZZERS:%=t/unit/fuzz_%)
 
 .SECONDEXPANSION:
 $(ALL_FUZZERS:%=t/unit/fuzz_%): t/unit/fuzz_%: t/unit/fuzz_%.c \
-        t/unit/fuzz_pool.h $$(FUZZ_SRCS_$$*) $(HDRS)
+        t/unit/fuzz_pool.h t/unit/b64_encode.h $$(FUZZ_SRCS_$$*) $(HDRS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(UNIT_CFLAGS) -o $@ $(FUZZ_SRCS_$*) $< \
 	    $(UNIT_LIBS) $(FUZZ_LIBS_$*) -ldl
 
@@ -201,6 +202,20 @@ bench:
 	@sh t/deps.sh bench
 	@$(MAKE) --no-print-directory all $(HITBENCH)
 	perl bench/run.pl $(if $(filter-out 0,$(QUICK)),--quick) $(if $(filter-out 0,$(PUBLISH)),--publish) $(BENCH_ARGS)
+	perl bench/negotiate.pl $(if $(filter-out 0,$(QUICK)),--quick) $(NEGOTIATE_ARGS)
+	$(if $(filter-out 0,$(PUBLISH)),cp bench/out/negotiate.md bench/results/negotiate.md)
+
+# Negotiate alone (bench/negotiate.pl): mod_proxyauth_ldap's Kerberos
+# throughput against mod_auth_gssapi and its own Basic cache hits, with an
+# MIT KDC of its own; ~3 minutes. Results: bench/out/negotiate.md.
+#   make bench-negotiate NEGOTIATE_ARGS="--runs 5 --keep"
+NEGOTIATE_ARGS ?=
+.PHONY: bench-negotiate
+bench-negotiate:
+	@sh t/deps.sh bench
+	@$(MAKE) --no-print-directory all
+	perl bench/negotiate.pl $(if $(filter-out 0,$(QUICK)),--quick) $(NEGOTIATE_ARGS)
+	$(if $(filter-out 0,$(PUBLISH)),cp bench/out/negotiate.md bench/results/negotiate.md)
 
 # The hit-path microbenchmark's handler module (bench/hitbench/), never
 # installed.

@@ -57,10 +57,5 @@ if nusers > 0 then
    end
 end
 
-function done(summary, latency, requests)
-   local e = summary.errors
-   io.write(string.format(
-      "BENCH requests=%d duration_us=%d status=%d connect=%d read=%d write=%d timeout=%d p50_us=%d p99_us=%d\n",
-      summary.requests, summary.duration, e.status, e.connect, e.read, e.write,
-      e.timeout, latency:percentile(50), latency:percentile(99)))
-end
+-- done(): the BENCH line (BENCH_DIR: this folder).
+dofile((os.getenv("BENCH_DIR") or "bench") .. "/wrk_report.lua")

@@ -721,6 +721,7 @@ my $wrk_pid;
 sub run_wrk {
     my ($port, $nusers, $secs) = @_;
     local $ENV{BENCH_TARGET} = $TARGET;
+    local $ENV{BENCH_DIR} = $BENCH;
     local $ENV{BENCH_CREDS}  = $creds_file;
     local $ENV{BENCH_USERS}  = $nusers;
     my @cmd = ($wrk, "-t$opt{threads}", "-c$opt{conns}", "-d${secs}s", '--timeout', '10s',

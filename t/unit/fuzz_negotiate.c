@@ -24,35 +24,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #include "fuzz_pool.h"
+#include "b64_encode.h"
 
-static char *b64(apr_pool_t *p, const unsigned char *u, size_t len)
-{
-    static const char tab[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = apr_palloc(p, (len + 2) / 3 * 4 + 1);
-    size_t i, o = 0;
-
-    for (i = 0; i + 2 < len; i += 3) {
-        out[o++] = tab[u[i] >> 2];
-        out[o++] = tab[((u[i] & 3) << 4) | (u[i + 1] >> 4)];
-        out[o++] = tab[((u[i + 1] & 15) << 2) | (u[i + 2] >> 6)];
-        out[o++] = tab[u[i + 2] & 63];
-    }
-    if (len - i == 1) {
-        out[o++] = tab[u[i] >> 2];
-        out[o++] = tab[(u[i] & 3) << 4];
-        out[o++] = '=';
-        out[o++] = '=';
-    }
-    else if (len - i == 2) {
-        out[o++] = tab[u[i] >> 2];
-        out[o++] = tab[((u[i] & 3) << 4) | (u[i + 1] >> 4)];
-        out[o++] = tab[(u[i + 1] & 15) << 2];
-        out[o++] = '=';
-    }
-    out[o] = '\0';
-    return out;
-}
 
 /* The input in an exact-size block, so a read past its end is seen. */
 static const unsigned char *exact(apr_pool_t *p, const uint8_t *d, size_t n)
@@ -89,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (k != PAL_TOKEN_UNKNOWN && k != PAL_TOKEN_NTLM && size > 1)
         CHECK(pal_token_classify(tok, size - 1) == PAL_TOKEN_UNKNOWN);
 
-    hdr = apr_pstrcat(p, "Negotiate ", b64(p, data, size), NULL);
+    hdr = apr_pstrcat(p, "Negotiate ", b64_encode(p, data, size), NULL);
     if (size == 0)
         CHECK(pal_parse_negotiate(p, hdr, &back, &back_len)
               == PAL_NEG_NO_TOKEN);

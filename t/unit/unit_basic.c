@@ -16,37 +16,13 @@
 #include "pal_ldap_strings.h"
 #include "pal_ad.h"
 #include "tap.h"
+#include "b64_encode.h"
 
 static apr_pool_t *pool;
 
 static char *b64(const char *in, apr_size_t len)
 {
-    static const char tab[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const unsigned char *u = (const unsigned char *)in;
-    char *out = apr_palloc(pool, (len + 2) / 3 * 4 + 1);
-    apr_size_t i, o = 0;
-
-    for (i = 0; i + 2 < len; i += 3) {
-        out[o++] = tab[u[i] >> 2];
-        out[o++] = tab[((u[i] & 3) << 4) | (u[i + 1] >> 4)];
-        out[o++] = tab[((u[i + 1] & 15) << 2) | (u[i + 2] >> 6)];
-        out[o++] = tab[u[i + 2] & 63];
-    }
-    if (len - i == 1) {
-        out[o++] = tab[u[i] >> 2];
-        out[o++] = tab[(u[i] & 3) << 4];
-        out[o++] = '=';
-        out[o++] = '=';
-    }
-    else if (len - i == 2) {
-        out[o++] = tab[u[i] >> 2];
-        out[o++] = tab[((u[i] & 3) << 4) | (u[i + 1] >> 4)];
-        out[o++] = tab[(u[i + 1] & 15) << 2];
-        out[o++] = '=';
-    }
-    out[o] = '\0';
-    return out;
+    return b64_encode(pool, (const unsigned char *)in, len);
 }
 
 /* "Basic " + base64 of len raw bytes (which may hold NULs) */
