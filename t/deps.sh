@@ -20,9 +20,10 @@ samba_pkgs="samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind ldb-
 # for test-asan and test-tsan come with gcc).
 case "$mode" in
 build) pkgs=$build_pkgs ;;
-test)  pkgs="$build_pkgs debhelper dpkg-dev libapache2-mod-perl2 libwww-perl libnet-ldap-perl libgssapi-perl slapd ldap-utils openssl redis-server procps curl valgrind $samba_pkgs" ;;
-# make deb (and t/99deb.t): debhelper and dpkg-dev; dh_apache2 is apache2-dev's.
-deb)   pkgs="$build_pkgs debhelper dpkg-dev" ;;
+test)  pkgs="$build_pkgs debhelper dpkg-dev build-essential libapache2-mod-perl2 libwww-perl libnet-ldap-perl libgssapi-perl slapd ldap-utils openssl redis-server procps curl valgrind $samba_pkgs" ;;
+# make deb (and t/99deb.t): debhelper and dpkg-dev; dh_apache2 is apache2-dev's;
+# dpkg-buildpackage also wants build-essential on Debian.
+deb)   pkgs="$build_pkgs debhelper dpkg-dev build-essential" ;;
 # krb5-kdc and krb5-admin-server: the demo's own KDC (kdb5_util, kadmin.local);
 # krb5-user: kinit for its Negotiate login.
 demo)  pkgs="$build_pkgs slapd ldap-utils openssl curl krb5-kdc krb5-admin-server krb5-user" ;;
