@@ -501,6 +501,12 @@ void pal_cache_prepare(request_rec *r, const pal_dir_conf *c,
                                  user, strlen(user), password, password_len);
 }
 
+void pal_cache_prepare_context(request_rec *r, const pal_dir_conf *c,
+                               pal_lookup *lk)
+{
+    prepare(r, c, "", lk);
+}
+
 /* The mapping has a key space of its own: no Basic pair can name it. */
 void pal_cache_prepare_principal(request_rec *r, const pal_dir_conf *c,
                                  const char *principal, const char *name,

@@ -314,7 +314,7 @@ static int from_connection(request_rec *r, const pal_dir_conf *c)
 {
     pal_lookup lk;
 
-    pal_cache_prepare(r, c, "", "", 0, &lk);
+    pal_cache_prepare_context(r, c, &lk);
     if (!pal_conn_identity_get(r, &lk, pal_conf_negotiate(c),
                                pal_conf_int(c->connection_auth, 0)))
         return DECLINED;
@@ -323,13 +323,18 @@ static int from_connection(request_rec *r, const pal_dir_conf *c)
     return accept_user(r, c, &lk, "connection");
 }
 
+/* A userPrincipalName is looked up whole: user@domain, the realm too. */
+static int login_is_upn(const pal_dir_conf *c)
+{
+    return !strcasecmp(c->url->attr, "userPrincipalName");
+}
+
 static const char *looked_up_name(const pal_dir_conf *c,
                                   request_rec *r, const char *user)
 {
     if (!pal_conf_int(c->strip_domain, 0))
         return user;
-    return pal_strip_domain(r->pool, user,
-                            !strcasecmp(c->url->attr, "userPrincipalName"));
+    return pal_strip_domain(r->pool, user, login_is_upn(c));
 }
 
 static int check_basic(request_rec *r, const pal_dir_conf *c,
@@ -399,10 +404,8 @@ static int map_principal(request_rec *r, const pal_dir_conf *c,
     pal_auth_result res;
     pal_lookup lk;
     pal_cache_answer a;
-    const char *name = g->client_name;
+    const char *name = login_is_upn(c) ? g->client : g->client_name;
 
-    if (!strcasecmp(c->url->attr, "userPrincipalName"))
-        name = g->client;
     pal_cache_prepare_principal(r, c, g->client, name, &lk);
     lk.ticket_end = g->ends;
     a = pal_cache_lookup(r, &lk);

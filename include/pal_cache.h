@@ -57,6 +57,10 @@ typedef enum {
 void pal_cache_prepare(request_rec *r, const pal_dir_conf *c,
                        const char *user, const char *password,
                        apr_size_t password_len, pal_lookup *lk);
+/** The directory context alone (lk->ctx, settings, windows), no entry
+ *  key: what a connection's identity is compared with. */
+void pal_cache_prepare_context(request_rec *r, const pal_dir_conf *c,
+                               pal_lookup *lk);
 /** Negotiate: the mapping of `principal` (found by searching `name`). */
 void pal_cache_prepare_principal(request_rec *r, const pal_dir_conf *c,
                                  const char *principal, const char *name,
