@@ -726,7 +726,7 @@ static step_t bind_user(attempt_t *a, pal_conn *c, const char *password,
     return st;
 }
 
-static const char *group_filter(attempt_t *a, const pal_ldap_settings *s,
+static const char *group_filter(attempt_t *a, int nested,
                                 const apr_array_header_t *attrs,
                                 const char *group)
 {
@@ -734,7 +734,7 @@ static const char *group_filter(attempt_t *a, const pal_ldap_settings *s,
     const char *f = "";
     int i;
 
-    if (s->nested)
+    if (nested)
         return apr_pstrcat(a->rp, "(memberOf:1.2.840.113556.1.4.1941:=",
                            pal_ldap_filter_escape(a->rp, group,
                                                   strlen(group)), ")", NULL);
@@ -752,9 +752,6 @@ static const char *cond_search(attempt_t *a, const pal_ldap_cond *q,
                                const apr_array_header_t *attrs, int nested,
                                const char **filter)
 {
-    pal_ldap_settings s = a->pp->s;
-
-    s.nested = nested;
     switch (q->kind) {
     case PAL_COND_ATTRIBUTE:
         *filter = apr_pstrcat(a->rp, "(", q->a, "=",
@@ -768,7 +765,7 @@ static const char *cond_search(attempt_t *a, const pal_ldap_cond *q,
     case PAL_COND_GROUP:
         break;
     }
-    *filter = group_filter(a, &s, attrs, q->a);
+    *filter = group_filter(a, nested, attrs, q->a);
     return nested ? a->res->dn : q->a;
 }
 
