@@ -8,6 +8,8 @@
  */
 #include <string.h>
 
+#include <apr_strings.h>
+
 #include "pal_ldap_strings.h"
 
 #define PAL_FILTER_MAX_DEPTH 32
@@ -199,6 +201,17 @@ static int read_filter(cursor *c, int depth)
         return fail(c, "')' is expected");
     c->p++;
     return 1;
+}
+
+const char *pal_ldap_filter_problem(apr_pool_t *p, const char *filter)
+{
+    apr_size_t at;
+    const char *why = pal_ldap_filter_check(filter, &at);
+
+    if (!why)
+        return NULL;
+    return apr_psprintf(p, "%s (at character %lu)", why,
+                        (unsigned long)at + 1);
 }
 
 const char *pal_ldap_filter_check(const char *filter, apr_size_t *at)

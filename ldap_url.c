@@ -151,7 +151,6 @@ static const char *parse_url_tail(apr_pool_t *p, const char *tail,
     LDAPURLDesc *d = NULL;
     const char *probe = apr_pstrcat(p, "ldap://h", tail, NULL);
     const char *why;
-    apr_size_t at;
     int rc = ldap_url_parse(probe, &d);
 
     if (rc != LDAP_URL_SUCCESS)
@@ -173,10 +172,9 @@ static const char *parse_url_tail(apr_pool_t *p, const char *tail,
         return "scope 'base' cannot find users: use 'one' or 'sub'";
     if (u->attr[0] == '\0' || strpbrk(u->attr, "()*\\=, "))
         return "bad login attribute";
-    if ((why = pal_ldap_filter_check(u->filter, &at)) != NULL)
-        return apr_psprintf(p, "filter '%s' is not an RFC 4515 filter: %s "
-                            "(at character %lu)", u->filter, why,
-                            (unsigned long)at + 1);
+    if ((why = pal_ldap_filter_problem(p, u->filter)) != NULL)
+        return apr_psprintf(p, "filter '%s' is not an RFC 4515 filter: %s",
+                            u->filter, why);
     if (!pal_dn_normalize(p, u->basedn))
         return apr_psprintf(p, "base DN '%s' is not a DN", u->basedn);
     return NULL;

@@ -107,7 +107,6 @@ static const char *filter_parse(cmd_parms *cmd, const char *line,
     apr_array_header_t *want = apr_array_make(cmd->pool, 1, sizeof(pal_cond));
     const char *f = ap_getword_conf(cmd->pool, &line);
     const char *why;
-    apr_size_t at;
     pal_cond *q;
 
     if (!*f)
@@ -116,10 +115,9 @@ static const char *filter_parse(cmd_parms *cmd, const char *line,
     if (*ap_getword_conf(cmd->pool, &line))
         return "Require proxy-ldap-filter takes one filter: quote it, and "
                "combine several with (&...) or (|...)";
-    if ((why = pal_ldap_filter_check(f, &at)) != NULL)
+    if ((why = pal_ldap_filter_problem(cmd->pool, f)) != NULL)
         return apr_psprintf(cmd->pool, "Require proxy-ldap-filter \"%s\": "
-                            "not an RFC 4515 filter: %s (at character %lu)",
-                            f, why, (unsigned long)at + 1);
+                            "not an RFC 4515 filter: %s", f, why);
     q = apr_array_push(want);
     q->q.kind = PAL_COND_FILTER;
     q->q.a = f;

@@ -38,6 +38,10 @@ char *pal_dn_normalize(apr_pool_t *p, const char *dn);
  */
 const char *pal_ldap_filter_check(const char *filter, apr_size_t *at);
 
+/** The same check, as start-up errors say it: "WHY (at character N)",
+ *  counting from 1; NULL for a good filter. */
+const char *pal_ldap_filter_problem(apr_pool_t *p, const char *filter);
+
 /**
  * Text that came from a directory server (diagnostic messages), made safe
  * for one log line: '"' and '\\' are backslash-escaped, control
