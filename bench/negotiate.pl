@@ -40,7 +40,7 @@ use File::Temp ();
 use Getopt::Long;
 use List::Util qw(min max);
 use MIME::Base64 qw(encode_base64);
-use POSIX qw(WNOHANG setsid);
+use POSIX qw(setsid);
 use Time::HiRes qw(sleep time);
 
 my $BENCH = abs_path($FindBin::Bin);
@@ -89,16 +89,8 @@ sub spawn {
 }
 sub stop_pid {
     my ($pid) = @_;
-    return unless $pid && $children{$pid};
-    kill 'TERM', $pid;
-    my $deadline = time + 10;
-    while (time < $deadline) {
-        my $r = waitpid $pid, WNOHANG;
-        last if $r == $pid || $r == -1;
-        sleep 0.05;
-    }
-    if (kill 0, $pid) { kill 'KILL', $pid; waitpid $pid, 0 }
-    delete $children{$pid};
+    return unless $pid && delete $children{$pid};
+    PALTest::_stop_pid($pid, 10);
 }
 sub cleanup {
     return if $cleaned++;

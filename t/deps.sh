@@ -16,11 +16,13 @@ build_pkgs="apache2-bin apache2-dev libldap-dev libssl-dev libkrb5-dev gcc make 
 # ldb-tools read and write its database, samba-tool needs /usr/bin/python3.
 samba_pkgs="samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind ldb-tools smbclient krb5-user iproute2 python3"
 # curl: the client of t/65https_proxy.t, which talks TLS to the proxy itself
-# (--proxy https://...). valgrind: make test-valgrind (gcc's libasan/libtsan
-# for test-asan and test-tsan come with gcc).
+# (--proxy https://...), and of t/97negotiate.t (--proxy-negotiate), which
+# runs it under unshare with mount --bind (mount: required, not essential).
+# valgrind: make test-valgrind (gcc's libasan/libtsan for test-asan and
+# test-tsan come with gcc).
 case "$mode" in
 build) pkgs=$build_pkgs ;;
-test)  pkgs="$build_pkgs debhelper dpkg-dev build-essential libapache2-mod-perl2 libwww-perl libnet-ldap-perl libgssapi-perl slapd ldap-utils openssl redis-server procps curl valgrind $samba_pkgs" ;;
+test)  pkgs="$build_pkgs debhelper dpkg-dev build-essential libapache2-mod-perl2 libwww-perl libnet-ldap-perl libgssapi-perl slapd ldap-utils openssl redis-server procps curl valgrind mount $samba_pkgs" ;;
 # make deb (and t/99deb.t): debhelper and dpkg-dev; dh_apache2 is apache2-dev's;
 # dpkg-buildpackage also wants build-essential on Debian.
 deb)   pkgs="$build_pkgs debhelper dpkg-dev build-essential" ;;
